@@ -1,0 +1,49 @@
+"""The root command and the small commands that need no sub-app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from raytrade.cli import data, db, runs
+from raytrade.cli.context import load_settings, settings_of
+from raytrade.cli.output import print_json, print_table
+from raytrade.cli.quickstart import quickstart
+from raytrade.cli.validate import validate
+
+app = typer.Typer(
+    name="raytrade",
+    help="Systematic ML trading experiments: YAML hypotheses, run and gated on Ray.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(data.app, name="data")
+app.add_typer(runs.app, name="runs")
+app.command()(validate)
+app.command()(quickstart)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
+
+
+@app.command("settings")
+def show_settings(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """Show where raytrade keeps its state and which credentials are set (never their values)."""
+    shown = settings_of(ctx).describe()
+    if as_json:
+        print_json(shown)
+    else:
+        print_table("settings (from RAYTRADE_* environment variables)", ["setting", "value"],
+                    sorted(shown.items()))
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[Path | None, typer.Option(help="State directory (RAYTRADE_HOME).")] = None,
+) -> None:
+    """Systematic ML trading experiments: YAML hypotheses, run and gated on Ray."""
+    ctx.obj = load_settings(home)

@@ -1,0 +1,43 @@
+"""What every command shares: settings read once from the environment, and the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from raytrade.config.settings import Settings
+from raytrade.data.lake import Lake
+from raytrade.store.migrate import current_revision, head_revision
+from raytrade.store.session import engine_from_settings
+from raytrade.core.errors import ExternalError
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
+
+
+def load_settings(home: Path | None) -> Settings:
+    return Settings(home=home) if home is not None else Settings()
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        root.obj = load_settings(None)
+    return root.obj
+
+
+def lake_of(ctx: typer.Context) -> Lake:
+    return Lake(settings_of(ctx).lake_dir)
+
+
+def engine_of(ctx: typer.Context, *, require_current: bool = True) -> Engine:
+    """Return an engine for the configured store, refusing one whose schema is behind."""
+    engine = engine_from_settings(settings_of(ctx))
+    if require_current:
+        current, head = current_revision(engine), head_revision()
+        if current != head:
+            raise ExternalError(f"the database schema is at {current or 'nothing'}, not {head}: "
+                                "run `raytrade db upgrade`")
+    return engine

@@ -1,0 +1,1 @@
+"""Typed, frozen, validated configs: experiments, grids and settings from the environment."""

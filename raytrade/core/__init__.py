@@ -1,0 +1,1 @@
+"""Vocabulary shared by every layer: types, the exception tree and clocks."""

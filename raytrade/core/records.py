@@ -1,0 +1,33 @@
+"""Result values that cross layers: a metric, and a gate check's decision."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from raytrade.core.types import Verdict
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number a run measured, in one segment (train, validation, test, backtest...)."""
+
+    segment: str
+    name: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.value):
+            raise ValueError(f"metric {self.segment}.{self.name} is not finite: {self.value}")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One gate check's decision with the evidence it read; persisted as is."""
+
+    tier: int
+    check: str
+    verdict: Verdict
+    value: float | None = None
+    threshold: str | None = None
+    detail: str = ""

@@ -1,0 +1,1 @@
+"""Bars: the canonical schema, the Parquet lake, calendars, quality and sample data."""

@@ -1,0 +1,162 @@
+"""Reads and writes of experiments and runs. A run is written `running` first, then finished
+(metrics, gate checks and status together) in one transaction, so a crash can never leave a
+half-written result: the row stays `running` with its last heartbeat, or becomes `failed`.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Engine, Text, cast, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from raytrade.config.experiment import ExperimentConfig
+from raytrade.core.errors import InputError, IntegrityError
+from raytrade.core.records import CheckResult, Metric
+from raytrade.core.types import RunStatus
+from raytrade.store.session import transaction
+from raytrade.store.tables import ExperimentRow, GateCheckRow, MetricRow, RunRow
+
+MAX_ERROR_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: int
+    experiment: str
+    family: str
+    config_hash: str
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None
+    heartbeat_at: datetime
+    seed: int
+    code_version: str
+    error: str | None
+
+
+def ensure_experiment(engine: Engine, cfg: ExperimentConfig) -> int:
+    """Return the id of the experiment row for this config, inserting it the first time."""
+    digest = cfg.config_hash()
+    with transaction(engine) as session:
+        session.execute(
+            insert(ExperimentRow)
+            .values(name=cfg.name, family=cfg.family, config_hash=digest,
+                    config=cfg.model_dump(mode="json", by_alias=True))
+            .on_conflict_do_nothing(index_elements=["config_hash"])
+        )
+        return session.scalars(
+            select(ExperimentRow.id).where(ExperimentRow.config_hash == digest)).one()
+
+
+def start_run(engine: Engine, cfg: ExperimentConfig, *, code_version: str,
+              data_fingerprint: str | None = None, feature_fingerprint: str | None = None) -> int:
+    """Commit a `running` row for a new run of `cfg` and return its id."""
+    experiment_id = ensure_experiment(engine, cfg)
+    with transaction(engine) as session:
+        row = RunRow(experiment_id=experiment_id, status=RunStatus.RUNNING, seed=cfg.seed,
+                     code_version=code_version[:80], host=socket.gethostname()[:255],
+                     data_fingerprint=data_fingerprint, feature_fingerprint=feature_fingerprint)
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def heartbeat(engine: Engine, run_id: int) -> None:
+    with transaction(engine) as session:
+        session.execute(update(RunRow).where(RunRow.id == run_id,
+                                             RunRow.status == RunStatus.RUNNING)
+                        .values(heartbeat_at=func.now()))
+
+
+def finish_run(engine: Engine, run_id: int, metrics: Iterable[Metric],
+               checks: Iterable[CheckResult] = ()) -> None:
+    """Write every metric and gate check and mark the run `succeeded`, all or nothing."""
+    with transaction(engine) as session:
+        _claim(session, run_id, RunStatus.SUCCEEDED, error=None)
+        for metric in metrics:
+            session.add(MetricRow(run_id=run_id, segment=metric.segment, name=metric.name,
+                                  value=metric.value))
+            session.flush()
+        session.add_all(
+            GateCheckRow(run_id=run_id, tier=c.tier, check=c.check, verdict=c.verdict,
+                         value=c.value, threshold=c.threshold, detail=c.detail)
+            for c in checks)
+
+
+def fail_run(engine: Engine, run_id: int, error: str) -> None:
+    """Mark a running run `failed` with its error text; nothing else about it is kept."""
+    with transaction(engine) as session:
+        _claim(session, run_id, RunStatus.FAILED, error=(error or "failed")[:MAX_ERROR_CHARS])
+
+
+def _claim(session: Session, run_id: int, status: RunStatus, error: str | None) -> None:
+    result = session.execute(
+        update(RunRow).where(RunRow.id == run_id, RunRow.status == RunStatus.RUNNING)
+        .values(status=status, error=error, finished_at=func.now(), heartbeat_at=func.now())
+        .returning(RunRow.id))
+    if result.scalar_one_or_none() is None:
+        raise IntegrityError(f"run {run_id} is not running; its result was already written")
+
+
+@contextmanager
+def recorded_run(engine: Engine, cfg: ExperimentConfig, *, code_version: str) -> Iterator[int]:
+    """Start a run; if the body raises, record the run as failed with the error and re-raise."""
+    run_id = start_run(engine, cfg, code_version=code_version)
+    try:
+        yield run_id
+    except BaseException as exc:
+        fail_run(engine, run_id, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def mark_abandoned(engine: Engine, silent_for: timedelta) -> list[int]:
+    """Fail every `running` run whose heartbeat is older than `silent_for`; return their ids."""
+    with transaction(engine) as session:
+        cutoff = func.now() - silent_for
+        rows = session.execute(
+            update(RunRow).where(RunRow.status == RunStatus.RUNNING, RunRow.heartbeat_at < cutoff)
+            .values(status=RunStatus.FAILED, finished_at=func.now(),
+                    error=func.concat("abandoned: no heartbeat since ",
+                                      cast(RunRow.heartbeat_at, Text)))
+            .returning(RunRow.id))
+        return sorted(rows.scalars())
+
+
+def get_run(engine: Engine, run_id: int) -> RunSummary:
+    runs = _summaries(engine, RunRow.id == run_id, limit=1)
+    if not runs:
+        raise InputError(f"no run with id {run_id}")
+    return runs[0]
+
+
+def list_runs(engine: Engine, limit: int = 50) -> list[RunSummary]:
+    return _summaries(engine, None, limit)
+
+
+def run_metrics(engine: Engine, run_id: int) -> list[Metric]:
+    with transaction(engine) as session:
+        rows = session.scalars(select(MetricRow).where(MetricRow.run_id == run_id)
+                               .order_by(MetricRow.segment, MetricRow.name))
+        return [Metric(r.segment, r.name, r.value) for r in rows]
+
+
+def _summaries(engine: Engine, where: ColumnElement[bool] | None,
+               limit: int) -> list[RunSummary]:
+    query = (select(RunRow, ExperimentRow).join(ExperimentRow)
+             .order_by(RunRow.id.desc()).limit(limit))
+    if where is not None:
+        query = query.where(where)
+    with transaction(engine) as session:
+        return [
+            RunSummary(id=run.id, experiment=exp.name, family=exp.family,
+                       config_hash=exp.config_hash, status=run.status, started_at=run.started_at,
+                       finished_at=run.finished_at, heartbeat_at=run.heartbeat_at, seed=run.seed,
+                       code_version=run.code_version, error=run.error)
+            for run, exp in session.execute(query)
+        ]

@@ -1,0 +1,142 @@
+"""Typed SQLAlchemy 2 tables. Alembic owns the schema: change a table here, add a revision.
+
+"Model" means the ML model in raytrade; these classes are tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from raytrade.core.types import RunStatus, Verdict
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Table(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSONB, datetime: DateTime(timezone=True)}
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(BigInteger, Identity(always=True), primary_key=True)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now())
+
+
+class ExperimentRow(Table):
+    """One distinct hypothesis: its identity is the hash of its canonical config."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    family: Mapped[str] = mapped_column(String(100), index=True)
+    config: Mapped[dict[str, Any]]
+    config_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+
+    runs: Mapped[list[RunRow]] = relationship(back_populates="experiment")
+
+
+class RunRow(Table):
+    """One execution of an experiment. Written `running` first; finished in one transaction."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[int] = _id()
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"), index=True)
+    status: Mapped[RunStatus] = mapped_column(
+        Enum(RunStatus, native_enum=False, length=16, name="status", create_constraint=True,
+             values_callable=lambda e: [m.value for m in e]))
+    started_at: Mapped[datetime] = _created()
+    heartbeat_at: Mapped[datetime] = _created()
+    finished_at: Mapped[datetime | None]
+    code_version: Mapped[str] = mapped_column(String(80))
+    data_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    feature_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(BigInteger)
+    host: Mapped[str] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    experiment: Mapped[ExperimentRow] = relationship(back_populates="runs")
+
+    __table_args__ = (
+        CheckConstraint("(status = 'running') = (finished_at IS NULL)", name="finished_iff_done"),
+        CheckConstraint("(status = 'failed') = (error IS NOT NULL)", name="error_iff_failed"),
+        Index("ix_runs_status_heartbeat", "status", "heartbeat_at"),
+    )
+
+
+class MetricRow(Table):
+    __tablename__ = "metrics"
+
+    id: Mapped[int] = _id()
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    segment: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (UniqueConstraint("run_id", "segment", "name"),)
+
+
+class GateCheckRow(Table):
+    """One gate check's decision, with the evidence it read and the threshold in force."""
+
+    __tablename__ = "gate_checks"
+
+    id: Mapped[int] = _id()
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    tier: Mapped[int]
+    check: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[Verdict] = mapped_column(
+        Enum(Verdict, native_enum=False, length=16, name="verdict", create_constraint=True,
+             values_callable=lambda e: [m.value for m in e]))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _created()
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "check"),
+        CheckConstraint("tier BETWEEN 1 AND 3", name="tier_range"),
+    )
+
+
+class ModelArtifactRow(Table):
+    """A promoted ML model: where its files are, their hash and its feature metadata."""
+
+    __tablename__ = "models"
+
+    id: Mapped[int] = _id()
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    feature_metadata: Mapped[dict[str, Any]]
+    promoted_at: Mapped[datetime] = _created()
