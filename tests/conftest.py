@@ -22,20 +22,39 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 ADMIN_DSN = os.environ.get("RAYTRADE_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=postgres")
 
 
-def _admin(sql: str) -> None:
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
+def _admin(dsn: str, sql: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def database_url() -> Iterator[str]:
-    """Create a brand-new database on the real server for one test; drop it afterwards."""
+@pytest.fixture(scope="session")
+def embedded_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The embedded PostgreSQL default, started once for the session in a temporary folder."""
+    from raytrade.store.embedded import embedded_database_url, stop_embedded
+
+    data_dir = tmp_path_factory.mktemp("embedded") / "pg"
+    embedded_database_url(data_dir)
+    yield data_dir
+    stop_embedded(data_dir)
+
+
+@pytest.fixture(params=["server", pytest.param("embedded", marks=pytest.mark.embedded)])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A brand-new database for one test, on the PostgreSQL server at 127.0.0.1:5432 and on the
+    embedded default (each store test runs against both); dropped afterwards."""
     name = f"rt_test_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(ADMIN_DSN)
-    user = info.get("user") or os.environ.get("USER", "root")
-    yield f"postgresql+psycopg://{user}@{info['host']}:{info.get('port', 5432)}/{name}"
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if request.param == "server":
+        admin = ADMIN_DSN
+        info = psycopg.conninfo.conninfo_to_dict(ADMIN_DSN)
+        user = info.get("user") or os.environ.get("USER", "root")
+        url = f"postgresql+psycopg://{user}@{info['host']}:{info.get('port', 5432)}/{name}"
+    else:
+        data_dir = request.getfixturevalue("embedded_pg")
+        admin = f"host={data_dir} port=5432 user=postgres dbname=postgres"
+        url = f"postgresql+psycopg://postgres@:5432/{name}?host={data_dir}"
+    _admin(admin, f'CREATE DATABASE "{name}"')
+    yield url
+    _admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine
 
 from raytrade.config.settings import Settings
+from raytrade.core.errors import ExternalError
 from raytrade.data.lake import Lake
 from raytrade.store.migrate import current_revision, head_revision
-from raytrade.store.session import engine_from_settings
-from raytrade.core.errors import ExternalError
+from raytrade.store.session import Engine, engine_from_settings
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
 

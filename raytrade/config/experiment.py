@@ -13,7 +13,13 @@ from pydantic import AfterValidator, Field, model_validator
 
 from raytrade.config.base import FrozenModel
 from raytrade.config.rules import check_rules
-from raytrade.core.types import SYMBOL_HINT, AssetClass, Timeframe, asset_class_of, is_canonical_symbol
+from raytrade.core.types import (
+    SYMBOL_HINT,
+    AssetClass,
+    Timeframe,
+    asset_class_of,
+    is_canonical_symbol,
+)
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 SOURCE_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"

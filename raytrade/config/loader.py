@@ -51,7 +51,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read it ({exc.__class__.__name__})") from None
     try:
-        doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+        doc = yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_yaml_problem(exc)], file=str(path)) from None
     if not isinstance(doc, dict):

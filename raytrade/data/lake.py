@@ -149,7 +149,7 @@ class _Writer:
 
 
 def _origin(path: Path) -> str:
-    metadata = pq.read_schema(path).metadata or {}
+    metadata: dict[bytes, bytes] = pq.read_schema(path).metadata or {}
     return metadata.get(ORIGIN_KEY, b"").decode()
 
 

@@ -29,12 +29,12 @@ class Coverage:
 def coverage(ts: pl.Series, symbol: str, timeframe: Timeframe,
              start: datetime | None = None, end: datetime | None = None) -> Coverage:
     """Return coverage of the open times `ts` over [start, end), by default first..last bar."""
-    if ts.is_empty() and (start is None or end is None):
+    first: datetime | None = ts.min() if not ts.is_empty() else None  # type: ignore[assignment]
+    last: datetime | None = ts.max() if not ts.is_empty() else None  # type: ignore[assignment]
+    lo = start or first
+    hi = end or (last + timeframe.duration if last is not None else None)
+    if lo is None or hi is None:
         return Coverage(None, None, 0, 0, 0)
-    first: datetime = ts.min() if start is None else start  # type: ignore[assignment]
-    last_bar: datetime | None = ts.max()  # type: ignore[assignment]
-    stop = end if end is not None else last_bar + timeframe.duration  # type: ignore[operator]
-    expected = expected_timestamps(asset_class_of(symbol), timeframe, first, stop)
-    on_calendar = int(ts.is_in(expected.implode()).sum()) if not ts.is_empty() else 0
-    return Coverage(ts.min() if not ts.is_empty() else None,  # type: ignore[arg-type]
-                    last_bar, ts.len(), expected.len(), on_calendar)
+    expected = expected_timestamps(asset_class_of(symbol), timeframe, lo, hi)
+    on_calendar = int(ts.is_in(expected.implode()).sum())
+    return Coverage(first, last, ts.len(), expected.len(), on_calendar)

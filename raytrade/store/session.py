@@ -13,6 +13,8 @@ from raytrade.config.settings import Settings, redact_url
 from raytrade.core.errors import ExternalError
 from raytrade.store.embedded import embedded_database_url
 
+__all__ = ["Engine", "database_url", "engine_from_settings", "make_engine", "transaction"]
+
 
 def database_url(settings: Settings) -> str:
     """Return the configured URL, or start the embedded server and return its URL."""

@@ -134,7 +134,8 @@ def test_the_database_refuses_inconsistent_rows(engine: Engine, cfg) -> None:  #
     with pytest.raises(SAIntegrityError, match="finished_iff_done"), transaction(engine) as s:
         s.execute(text("UPDATE runs SET status = 'succeeded' WHERE id = :i"), {"i": run_id})
     with pytest.raises(SAIntegrityError, match="ck_runs_status"), transaction(engine) as s:
-        s.execute(text("UPDATE runs SET status = 'paused', finished_at = now() WHERE id = :i"), {"i": run_id})
+        s.execute(text("UPDATE runs SET status = 'paused', finished_at = now() WHERE id = :i"),
+                  {"i": run_id})
 
 
 def test_list_runs_is_newest_first(engine: Engine, cfg) -> None:  # type: ignore[no-untyped-def]

@@ -60,5 +60,5 @@ def test_empty_axis_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_resource_key_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="resources.gpus"):
+    with pytest.raises(ConfigError, match=r"resources\.gpus"):
         load_grid(_grid(tmp_path, "  data.symbol: [BTC-USD]\n", "resources: {gpus: 1}\n"))

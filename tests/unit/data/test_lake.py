@@ -27,7 +27,8 @@ def _read_all(lake: Lake, symbol: str = "BTC-USD") -> pl.DataFrame:
     return lake.scan(PartitionKey("sample", Timeframe.M5, symbol)).collect().sort("ts")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(st.tuples(st.integers(0, 399), st.integers(1, 150), st.booleans()),
                         min_size=1, max_size=6),
        order=st.randoms(use_true_random=False))
