@@ -6,7 +6,6 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import polars as pl
 import typer
 
 from raytrade.cli.context import JsonFlag, lake_of
@@ -99,11 +98,14 @@ def _month_starts(start: datetime, end: datetime) -> list[datetime]:
 
 
 @app.command("bundled")
-def data_bundled(ctx: typer.Context, symbol: Annotated[str | None, typer.Argument()] = None,
-                 as_json: JsonFlag = False) -> None:
+def data_bundled(
+    ctx: typer.Context,
+    symbol: Annotated[str | None, typer.Argument(help="Load this symbol into the lake.")] = None,
+    timeframe: Annotated[Timeframe | None, typer.Option(help="Only this timeframe.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
     """List the real bars shipped inside installed packages, or load SYMBOL's into the lake."""
-    datasets = list_bundled()
-    chosen = [d for d in datasets if symbol in (None, d.symbol)]
+    datasets = [d for d in list_bundled() if timeframe in (None, d.timeframe)]
     if symbol is None:
         rows = [{"symbol": d.symbol, "timeframe": str(d.timeframe), "origin": d.origin}
                 for d in datasets]
@@ -113,19 +115,23 @@ def data_bundled(ctx: typer.Context, symbol: Annotated[str | None, typer.Argumen
             print_table("bundled real bars (load one with `raytrade data bundled SYMBOL`)",
                         ["symbol", "timeframe", "origin"], [list(r.values()) for r in rows])
         return
-    shown = []
-    for dataset in chosen or [None]:
-        loaded = load_bundled(symbol, dataset.timeframe if dataset else Timeframe.D1)
-        report = lake_of(ctx).upsert(loaded.bars, source="bundled", timeframe=loaded.timeframe,
-                                     origin=loaded.origin)
-        shown.append({"symbol": symbol, "timeframe": str(loaded.timeframe), "bars":
-                      loaded.bars.height, "added": report.added, "fixes": loaded.fixes})
+    timeframes = [d.timeframe for d in datasets if d.symbol == symbol] or [timeframe or
+                                                                           Timeframe.D1]
+    shown = [_load_bundled(lake_of(ctx), symbol, tf) for tf in timeframes]
     if as_json:
         print_json(shown)
-    else:
-        for s in shown:
-            stdout.print(f"bundled/{s['timeframe']}/{s['symbol']}: {s['bars']} bars "
-                         f"({s['added']} new); fixed: {', '.join(s['fixes']) or 'nothing'}")
+        return
+    for row in shown:
+        stdout.print(f"bundled/{row['timeframe']}/{symbol}: {row['bars']} bars ({row['added']} "
+                     f"new); repaired: {'; '.join(row['fixes']) or 'nothing'}")
+
+
+def _load_bundled(lake: Lake, symbol: str, timeframe: Timeframe) -> dict[str, Any]:
+    loaded = load_bundled(symbol, timeframe)  # unknown symbol: MissingDataError lists them all
+    report = lake.upsert(loaded.bars, source="bundled", timeframe=timeframe,
+                         origin=loaded.origin)
+    return {"symbol": symbol, "timeframe": str(timeframe), "bars": loaded.bars.height,
+            "added": report.added, "fixes": list(loaded.fixes)}
 
 
 @app.command("ls")
@@ -136,12 +142,22 @@ def data_ls(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(rows)
         return
-    print_table(f"lake {lake.root}", ["source", "timeframe", "symbol", "first", "last", "bars",
-                                      "expected", "coverage", "origin"],
-                [[r["source"], r["timeframe"], r["symbol"], r["first"], r["last"], r["bars"],
-                  r["expected"], f"{r['coverage']:.2%}", r["origin"]] for r in rows])
+    print_table(f"lake {lake.root} (full origins: --json)",
+                ["source", "timeframe", "symbol", "first", "last", "bars", "expected",
+                 "coverage", "origin"],
+                [[r["source"], r["timeframe"], r["symbol"], _when(r["first"]), _when(r["last"]),
+                  r["bars"], r["expected"], f"{r['coverage']:.2%}", _short(r["origin"])]
+                 for r in rows])
     if not rows:
         stdout.print("the lake is empty: try `raytrade data sample` or `raytrade data bundled`")
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment else ""
+
+
+def _short(origin: str, width: int = 40) -> str:
+    return origin if len(origin) <= width else origin[: width - 1] + "…"
 
 
 def _describe(lake: Lake, key: PartitionKey) -> dict[str, Any]:
@@ -151,5 +167,3 @@ def _describe(lake: Lake, key: PartitionKey) -> dict[str, Any]:
             "first": cov.first, "last": cov.last, "bars": cov.bars, "expected": cov.expected,
             "coverage": cov.ratio, "origin": lake.origin(key)}
 
-
-__all__ = ["app", "fill_sample", "pl"]
