@@ -80,10 +80,36 @@ def stop_loss_needs_multiclass(cfg: ExperimentConfig) -> list[ConfigProblem]:
                           "no stop_loss for model.kind binary (it applies to multiclass barriers)")]
 
 
+def sample_only_for_sample_source(cfg: ExperimentConfig) -> list[ConfigProblem]:
+    if cfg.data.sample is None or cfg.data.source == "sample":
+        return []
+    return [ConfigProblem("data.sample", "simulator settings",
+                          f"no `sample` section for source {cfg.data.source} (only for sample)")]
+
+
+def sample_signal_is_stationary(cfg: ExperimentConfig) -> list[ConfigProblem]:
+    sample = cfg.data.sample
+    if sample is None or abs(sample.signal_strength) * sample.signal_lookback ** 0.5 < 0.9:
+        return []
+    return [ConfigProblem("data.sample.signal_strength", repr(sample.signal_strength),
+                          "|signal_strength| * sqrt(signal_lookback) below 0.9 (a stationary "
+                          "planted signal)")]
+
+
+def short_needs_multiclass(cfg: ExperimentConfig) -> list[ConfigProblem]:
+    if not cfg.strategy.allow_short or cfg.model.kind == "multiclass":
+        return []
+    return [ConfigProblem("strategy.allow_short", "true",
+                          "false for model.kind binary (only a multiclass model predicts falls)")]
+
+
 RULES: tuple[Rule, ...] = (
     window_ordered,
+    sample_only_for_sample_source,
+    sample_signal_is_stationary,
     one_feature_selection,
     stop_loss_needs_multiclass,
+    short_needs_multiclass,
     split_fractions_sum_to_one,
     embargo_covers_holding_period,
     folds_match_scheme,

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         return (self.models_dir or self.home_dir / "models").expanduser()
 
     @property
+    def runs_path(self) -> Path:
+        """Each run's artifacts before (and whether or not) it is promoted."""
+        return self.home_dir / "runs"
+
+    @property
     def embedded_db_dir(self) -> Path:
         return self.home_dir / "pg"
 
