@@ -10,7 +10,7 @@ import typer
 from raytrade.config.settings import Settings
 from raytrade.core.errors import ExternalError
 from raytrade.data.lake import Lake
-from raytrade.store.migrate import current_revision, head_revision
+from raytrade.store.migrate import current_revision, head_revision, upgrade
 from raytrade.store.session import Engine, engine_from_settings
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
@@ -32,8 +32,15 @@ def lake_of(ctx: typer.Context) -> Lake:
 
 
 def engine_of(ctx: typer.Context, *, require_current: bool = True) -> Engine:
-    """Return an engine for the configured store, refusing one whose schema is behind."""
-    engine = engine_from_settings(settings_of(ctx))
+    """Return an engine for the configured store, refusing one whose schema is behind.
+
+    The embedded database belongs to raytrade, so it is upgraded in place; a configured one is
+    the operator's, so it is only ever upgraded by `raytrade db upgrade`.
+    """
+    settings = settings_of(ctx)
+    engine = engine_from_settings(settings)
+    if require_current and settings.database_url is None:
+        upgrade(engine)
     if require_current:
         current, head = current_revision(engine), head_revision()
         if current != head:

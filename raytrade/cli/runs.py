@@ -8,7 +8,7 @@ import typer
 
 from raytrade.cli.context import JsonFlag, engine_of
 from raytrade.cli.output import print_json, print_table, stdout
-from raytrade.store.repository import get_run, list_runs, run_metrics
+from raytrade.store.repository import gate_checks, get_run, list_runs, run_metrics
 
 app = typer.Typer(help="List and inspect recorded runs.", no_args_is_help=True)
 
@@ -33,8 +33,10 @@ def runs_show(ctx: typer.Context, run_id: int, as_json: JsonFlag = False) -> Non
     engine = engine_of(ctx)
     run = get_run(engine, run_id)
     metrics = run_metrics(engine, run_id)
+    checks = gate_checks(engine, run_id)
     if as_json:
-        print_json({**asdict(run), "metrics": [asdict(m) for m in metrics]})
+        print_json({**asdict(run), "metrics": [asdict(m) for m in metrics],
+                    "gate": [asdict(c) for c in checks]})
         return
     stdout.print(f"run {run.id}: {run.experiment} ({run.family}) {run.status.value}, "
                  f"seed {run.seed}, code {run.code_version}")
@@ -42,3 +44,6 @@ def runs_show(ctx: typer.Context, run_id: int, as_json: JsonFlag = False) -> Non
         stdout.print(f"error: {run.error}", markup=False)
     print_table("metrics", ["segment", "name", "value"],
                 [(m.segment, m.name, f"{m.value:.6g}") for m in metrics])
+    print_table("gate", ["tier", "check", "verdict", "value", "threshold", "detail"],
+                [(c.tier, c.check, c.verdict.value, "" if c.value is None else f"{c.value:.4g}",
+                  c.threshold or "", c.detail) for c in checks])

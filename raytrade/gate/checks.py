@@ -42,9 +42,9 @@ def artifacts_intact(ev: Evidence, _: GateSpec) -> CheckResult:
     missing = sorted(name for name, (_, found) in ev.artifacts.items() if found is None)
     changed = sorted(name for name, (want, found) in ev.artifacts.items()
                      if found is not None and found != want)
-    detail = ("; ".join(filter(None, [missing and f"missing {missing}",
-                                      changed and f"hash differs {changed}"]))
-              or f"{len(ev.artifacts)} files match their sha256")
+    problems = [*([f"missing {missing}"] if missing else []),
+                *([f"hash differs {changed}"] if changed else [])]
+    detail = "; ".join(problems) or f"{len(ev.artifacts)} files match their sha256"
     ok = bool(ev.artifacts) and not missing and not changed
     return _result(1, "artifacts_intact", ok, float(len(ev.artifacts)), "all files, sha256", detail)
 

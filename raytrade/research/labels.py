@@ -49,4 +49,4 @@ def barrier_labels(close: np.ndarray, holding_period: int, profit_target: float,
 def _first_true(hits: np.ndarray) -> np.ndarray:
     """Return the index of the first True per row, or the row length when there is none."""
     any_hit = hits.any(axis=1)
-    return np.where(any_hit, hits.argmax(axis=1), hits.shape[1])
+    return np.asarray(np.where(any_hit, hits.argmax(axis=1), hits.shape[1]), dtype=np.int64)

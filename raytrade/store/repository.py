@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Text, cast, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -18,9 +19,15 @@ from sqlalchemy.orm import Session
 from raytrade.config.experiment import ExperimentConfig
 from raytrade.core.errors import InputError, IntegrityError
 from raytrade.core.records import CheckResult, Metric
-from raytrade.core.types import RunStatus
+from raytrade.core.types import RunStatus, Verdict
 from raytrade.store.session import transaction
-from raytrade.store.tables import ExperimentRow, GateCheckRow, MetricRow, RunRow
+from raytrade.store.tables import (
+    ExperimentRow,
+    GateCheckRow,
+    MetricRow,
+    ModelArtifactRow,
+    RunRow,
+)
 
 MAX_ERROR_CHARS = 4000
 
@@ -105,9 +112,12 @@ def _claim(session: Session, run_id: int, status: RunStatus, error: str | None) 
 
 
 @contextmanager
-def recorded_run(engine: Engine, cfg: ExperimentConfig, *, code_version: str) -> Iterator[int]:
+def recorded_run(engine: Engine, cfg: ExperimentConfig, *, code_version: str,
+                 data_fingerprint: str | None = None,
+                 feature_fingerprint: str | None = None) -> Iterator[int]:
     """Start a run; if the body raises, record the run as failed with the error and re-raise."""
-    run_id = start_run(engine, cfg, code_version=code_version)
+    run_id = start_run(engine, cfg, code_version=code_version, data_fingerprint=data_fingerprint,
+                       feature_fingerprint=feature_fingerprint)
     try:
         yield run_id
     except BaseException as exc:
@@ -160,3 +170,71 @@ def _summaries(engine: Engine, where: ColumnElement[bool] | None,
                        code_version=run.code_version, error=run.error)
             for run, exp in session.execute(query)
         ]
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    run_id: int
+    experiment: str
+    path: str
+    sha256: str
+    promoted_at: datetime
+    feature_metadata: dict[str, Any]
+
+
+def assert_promotable(engine: Engine, run_id: int) -> None:
+    """Raise IntegrityError unless the run succeeded and none of its gate checks failed."""
+    with transaction(engine) as session:
+        _assert_promotable(session, run_id)
+
+
+def _assert_promotable(session: Session, run_id: int) -> None:
+    run = session.get(RunRow, run_id)
+    if run is None or run.status is not RunStatus.SUCCEEDED:
+        raise IntegrityError(f"run {run_id} has not succeeded; it cannot be promoted")
+    failed = session.scalar(select(func.count()).select_from(GateCheckRow).where(
+        GateCheckRow.run_id == run_id, GateCheckRow.verdict == Verdict.FAILED))
+    checks = session.scalar(select(func.count()).select_from(GateCheckRow).where(
+        GateCheckRow.run_id == run_id))
+    if failed or not checks:
+        raise IntegrityError(f"run {run_id} has no passing gate record; it cannot be promoted")
+
+
+def record_model(engine: Engine, *, run_id: int, path: str, sha256: str,
+                 feature_metadata: dict[str, Any]) -> None:
+    """Record a promotion; only a run whose every gate check passed or was skipped qualifies."""
+    with transaction(engine) as session:
+        _assert_promotable(session, run_id)
+        session.add(ModelArtifactRow(run_id=run_id, path=path, sha256=sha256,
+                                     feature_metadata=feature_metadata))
+
+
+def get_model(engine: Engine, run_id: int) -> ModelSummary:
+    models = _models(engine, ModelArtifactRow.run_id == run_id, limit=1)
+    if not models:
+        raise InputError(f"run {run_id} has no promoted model")
+    return models[0]
+
+
+def list_models(engine: Engine, limit: int = 100) -> list[ModelSummary]:
+    return _models(engine, None, limit)
+
+
+def _models(engine: Engine, where: ColumnElement[bool] | None, limit: int) -> list[ModelSummary]:
+    query = (select(ModelArtifactRow, ExperimentRow.name).join(
+        RunRow, RunRow.id == ModelArtifactRow.run_id).join(ExperimentRow)
+        .order_by(ModelArtifactRow.id.desc()).limit(limit))
+    if where is not None:
+        query = query.where(where)
+    with transaction(engine) as session:
+        return [ModelSummary(run_id=m.run_id, experiment=name, path=m.path, sha256=m.sha256,
+                             promoted_at=m.promoted_at, feature_metadata=m.feature_metadata)
+                for m, name in session.execute(query)]
+
+
+def gate_checks(engine: Engine, run_id: int) -> list[CheckResult]:
+    with transaction(engine) as session:
+        rows = session.scalars(select(GateCheckRow).where(GateCheckRow.run_id == run_id)
+                               .order_by(GateCheckRow.tier, GateCheckRow.id))
+        return [CheckResult(r.tier, r.check, r.verdict, r.value, r.threshold, r.detail)
+                for r in rows]

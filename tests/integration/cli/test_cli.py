@@ -23,7 +23,8 @@ def test_every_command_has_help(cli) -> None:  # type: ignore[no-untyped-def]
                  ["db", "current", "--help"], ["data", "import", "--help"],
                  ["data", "ls", "--help"], ["data", "sample", "--help"],
                  ["data", "bundled", "--help"], ["runs", "ls", "--help"],
-                 ["quickstart", "--help"], ["settings", "--help"]):
+                 ["quickstart", "--help"], ["settings", "--help"], ["run", "--help"],
+                 ["models", "ls", "--help"], ["runs", "show", "--help"]):
         result = cli(*args)
         assert result.code == 0 and "Usage" in result.out, args
 
@@ -109,11 +110,28 @@ def test_quickstart_runs_on_embedded_defaults(cli, raytrade_env: Path) -> None: 
     try:
         result = cli("quickstart")
         assert result.code == 0, result.err
+        assert "gate passed" in result.out
         current = json.loads(cli("db", "current", "--json").out)
         assert current["up_to_date"] and "embedded" in current["database"]
-        listing = {(r["source"], r["symbol"]): r for r in json.loads(cli("data", "ls",
-                                                                          "--json").out)}
-        assert listing[("sample", "BTC-USD")]["bars"] > 20_000
-        assert listing[("bundled", "SPX")]["coverage"] > 0.95
+        [model] = json.loads(cli("models", "ls", "--json").out)
+        assert model["experiment"] == "quickstart"
+        assert Path(model["path"]).is_relative_to(raytrade_env / "models")
+        [run] = json.loads(cli("runs", "ls", "--json").out)
+        assert run["status"] == "succeeded" and run["id"] == model["run_id"]
     finally:
         stop_embedded(raytrade_env / "pg")
+
+
+def test_run_reports_gate_and_exit_code(cli, db_env: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("db", "upgrade").code == 0
+    noise = tmp_path / "noise.yaml"
+    noise.write_text(GOOD.read_text().replace("signal_strength: 0.15", "signal_strength: 0.0")
+                     .replace("name: quickstart", "name: quickstart-noise"))
+    result = cli("run", str(noise), "--json")
+    assert result.code == 1  # the run worked; the gate rejected it
+    report = json.loads(result.out)
+    assert report["passed"] is False and report["promoted"] is None
+    assert {row["tier"] for row in report["gate"]} == {1, 2}
+    shown = json.loads(cli("runs", "show", str(report["run_id"]), "--json").out)
+    assert shown["status"] == "succeeded" and len(shown["gate"]) == 8
+    assert cli("run", str(tmp_path / "missing.yaml")).code == 2

@@ -1,0 +1,1 @@
+"""Research core: labels, splits, training, backtest, metrics and statistics (pure)."""

@@ -1,0 +1,146 @@
+"""run_experiment: the flow of DESIGN.md section 1, from config to gate verdict. No Ray here.
+
+The run row is written `running` first; metrics and every gate check are written together when
+the run finishes; only a run whose gate passed is promoted into the models directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+import raytrade
+from raytrade.config.experiment import ExperimentConfig
+from raytrade.core.records import Metric
+from raytrade.data.lake import Lake
+from raytrade.data.provider import load_bars
+from raytrade.data.quality import coverage
+from raytrade.features.pipeline import FeaturePipeline
+from raytrade.gate.checks import Evidence
+from raytrade.gate.gate import GateDecision, evaluate
+from raytrade.registry import found_hashes, promote, write_artifacts
+from raytrade.research.evaluation import Outcome
+from raytrade.research.evaluation import evaluate as evaluate_hypothesis
+from raytrade.research.training import Device
+from raytrade.store.repository import finish_run, recorded_run
+from raytrade.store.session import Engine
+
+
+@dataclass(frozen=True)
+class RunEnvironment:
+    """Everything a run touches outside itself, handed in explicitly."""
+
+    engine: Engine
+    lake: Lake
+    runs_dir: Path  # each run's artifacts: runs_dir/<run_id>/
+    models_dir: Path  # promoted models: models_dir/<experiment>/<run_id>/
+    code_version: str
+    device: Device = "cpu"
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    experiment: str
+    metrics: tuple[Metric, ...]
+    decision: GateDecision
+    model_path: Path | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def metric(self, segment: str, name: str) -> float:
+        return next(m.value for m in self.metrics if (m.segment, m.name) == (segment, name))
+
+
+def run_experiment(cfg: ExperimentConfig, env: RunEnvironment) -> RunResult:
+    """Run one experiment end to end and record it; return the metrics and the gate decision."""
+    timings: dict[str, float] = {}
+    with _timed(timings, "load"):
+        bars = load_bars(cfg.data, env.lake)
+        start, end = cfg.data.window()
+        cov = coverage(bars["ts"], cfg.data.symbol, cfg.data.timeframe, start, end)
+    feature_hash = FeaturePipeline.from_spec(cfg.features).spec_hash
+    with recorded_run(env.engine, cfg, code_version=env.code_version,
+                      data_fingerprint=bars_fingerprint(bars),
+                      feature_fingerprint=feature_hash) as run_id:
+        with _timed(timings, "research"):
+            outcome = evaluate_hypothesis(bars, cfg, device=env.device, threads=env.threads)
+        run_dir = env.runs_dir / str(run_id)
+        with _timed(timings, "gate"):
+            hashes = write_artifacts(run_dir, _artifacts(cfg, outcome))
+            on_disk = found_hashes(run_dir, list(hashes))  # re-read: the gate checks the files
+            metrics = (*outcome.metrics, Metric("data", "coverage", cov.ratio),
+                       Metric("data", "bars", float(cov.bars)))
+            evidence = Evidence(
+                artifacts={name: (digest, on_disk[name]) for name, digest in hashes.items()},
+                metrics={m.name: m.value for m in metrics if m.segment == "test"},
+                coverage=cov.ratio)
+            decision = evaluate(evidence, cfg.gate)
+        with _timed(timings, "store"):
+            finish_run(env.engine, run_id, metrics, decision.checks)
+    model_path = None
+    if decision.passed:
+        with _timed(timings, "promote"):
+            model_path = promote(env.engine, run_id=run_id, experiment=cfg.name, source=run_dir,
+                                 models_dir=env.models_dir,
+                                 feature_metadata=outcome.pipeline.metadata())
+    return RunResult(run_id, cfg.name, metrics, decision, model_path, timings)
+
+
+def _artifacts(cfg: ExperimentConfig, outcome: Outcome) -> dict[str, bytes]:
+    decision_rule = {
+        "kind": cfg.model.kind, "threshold": outcome.threshold,
+        "best_iteration": outcome.model.best_iteration,
+        "feature_names": list(outcome.pipeline.feature_names),
+        "holding_period": cfg.label.holding_period, "allow_short": cfg.strategy.allow_short,
+    }
+    metrics = [{"segment": m.segment, "name": m.name, "value": m.value} for m in outcome.metrics]
+    return {
+        "model.json": outcome.model.to_json(),
+        "features.json": _json(outcome.pipeline.metadata()),
+        "config.json": cfg.canonical_json().encode(),
+        "decision.json": _json(decision_rule),
+        "metrics.json": _json(metrics),
+    }
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, sort_keys=True, indent=1).encode()
+
+
+def bars_fingerprint(bars: pl.DataFrame) -> str:
+    """Return a sha256 of the exact bars used: timestamps and prices, byte for byte."""
+    digest = hashlib.sha256()
+    digest.update(bars["ts"].dt.epoch("us").to_numpy().astype(np.int64).tobytes())
+    for name in ("open", "high", "low", "close", "volume"):
+        digest.update(bars[name].fill_null(float("nan")).to_numpy().astype(np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def code_version() -> str:
+    """Return raytrade's version and, in a git checkout, the commit (marked + if modified)."""
+    root = Path(raytrade.__file__).parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty=+"],
+                                capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return raytrade.__version__
+    return f"{raytrade.__version__}@{commit.stdout.strip()}"
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = time.perf_counter() - began
