@@ -18,6 +18,9 @@ from typing import Any, BinaryIO
 
 from raytrade.core.errors import IntegrityError, MissingDataError
 from raytrade.data.atomic import atomic_write
+from raytrade.features.pipeline import FeaturePipeline
+from raytrade.research.training import TrainedModel
+from raytrade.research.training import load_model as load_trained
 from raytrade.store.repository import (
     ModelSummary,
     assert_promotable,
@@ -106,3 +109,26 @@ def load_promoted(engine: Engine, run_id: int) -> PromotedFiles:
     directory = Path(summary.path)
     recorded = verify(directory, expected_manifest=summary.sha256)
     return PromotedFiles(summary, {name: (directory / name).read_bytes() for name in recorded})
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A promoted model ready to predict: its pipeline, booster and decision rule, verified."""
+
+    run_id: int
+    pipeline: FeaturePipeline
+    model: TrainedModel
+    decision_rule: Mapping[str, Any]
+
+
+def load_model(engine: Engine, run_id: int) -> LoadedModel:
+    """Load a promoted model: verify every hash, rebuild the FeaturePipeline from its metadata."""
+    promoted = load_promoted(engine, run_id)
+    rule = promoted.json("decision.json")
+    pipeline = FeaturePipeline.from_metadata(promoted.json("features.json"))
+    if list(pipeline.feature_names) != rule["feature_names"]:
+        raise IntegrityError(f"run {run_id}: the model's features differ from its pipeline's")
+    model = load_trained(promoted.files["model.json"], kind=rule["kind"],
+                         feature_names=pipeline.feature_names,
+                         best_iteration=int(rule["best_iteration"]))
+    return LoadedModel(run_id, pipeline, model, rule)

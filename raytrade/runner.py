@@ -68,10 +68,12 @@ def run_experiment(cfg: ExperimentConfig, env: RunEnvironment) -> RunResult:
         bars = load_bars(cfg.data, env.lake)
         start, end = cfg.data.window()
         cov = coverage(bars["ts"], cfg.data.symbol, cfg.data.timeframe, start, end)
-    feature_hash = FeaturePipeline.from_spec(cfg.features).spec_hash
+        pipeline = FeaturePipeline.from_spec(cfg.features)
+        if pipeline.needs_volume:  # refuse before a run is recorded: the input is at fault
+            pipeline.check_volume(bars)
     with recorded_run(env.engine, cfg, code_version=env.code_version,
                       data_fingerprint=bars_fingerprint(bars),
-                      feature_fingerprint=feature_hash) as run_id:
+                      feature_fingerprint=pipeline.spec_hash) as run_id:
         with _timed(timings, "research"):
             outcome = evaluate_hypothesis(bars, cfg, device=env.device, threads=env.threads)
         run_dir = env.runs_dir / str(run_id)

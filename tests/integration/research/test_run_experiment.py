@@ -10,13 +10,13 @@ from sqlalchemy import Engine
 
 from raytrade.config.experiment import ExperimentConfig
 from raytrade.config.loader import load_experiment
-from raytrade.core.errors import MissingDataError
+from raytrade.core.errors import InputError, MissingDataError
 from raytrade.core.types import RunStatus, Verdict
 from raytrade.data.lake import Lake
-from raytrade.features.pipeline import FeaturePipeline
-from raytrade.registry import load_promoted
+from raytrade.data.provider import load_bars
+from raytrade.registry import load_model
 from raytrade.runner import RunEnvironment, run_experiment
-from raytrade.store.repository import gate_checks, get_run, list_models, run_metrics
+from raytrade.store.repository import gate_checks, get_run, list_models, list_runs, run_metrics
 
 QUICKSTART = Path(__file__).parents[3] / "experiments" / "quickstart.yaml"
 
@@ -44,9 +44,13 @@ def test_planted_signal_passes_the_gate_and_is_promoted(env: RunEnvironment) -> 
     checks = gate_checks(env.engine, result.run_id)
     assert len(checks) == 8 and {c.verdict for c in checks} == {Verdict.PASSED}
     [model] = list_models(env.engine)
-    promoted = load_promoted(env.engine, result.run_id)  # hashes verified on load
-    rebuilt = FeaturePipeline.from_metadata(promoted.json("features.json"))
-    assert rebuilt.feature_names == tuple(model.feature_metadata["feature_names"])
+    loaded = load_model(env.engine, result.run_id)  # hashes verified, pipeline rebuilt
+    assert loaded.pipeline.feature_names == tuple(model.feature_metadata["feature_names"])
+    bars = load_bars(_config(signal_strength=0.15).data, env.lake)
+    live_row = loaded.pipeline.transform_latest(bars.tail(loaded.pipeline.warmup))
+    x = live_row.select(loaded.pipeline.feature_names).to_numpy()
+    probability = float(loaded.model.predict(x)[0])
+    assert 0.0 <= probability <= 1.0 and loaded.decision_rule["threshold"] is not None
 
 
 def test_pure_noise_is_recorded_and_rejected(env: RunEnvironment) -> None:
@@ -62,3 +66,16 @@ def test_missing_data_fails_before_a_run_is_recorded(env: RunEnvironment) -> Non
     doc["data"] |= {"source": "binance", "sample": None}
     with pytest.raises(MissingDataError, match="no 5m bars for BTC-USD from source binance"):
         run_experiment(ExperimentConfig.model_validate(doc), env)
+
+
+def test_volume_features_on_thin_volume_stop_with_the_measured_coverage(
+    env: RunEnvironment,
+) -> None:
+    # The bundled BTC-USD 15-minute bars have about a quarter of zero-volume rows.
+    cfg = load_experiment(QUICKSTART.parent / "btc-15m-momentum.yaml")
+    doc = cfg.model_dump(mode="json", by_alias=True)
+    doc["features"] = {"set": "equities"}
+    with pytest.raises(InputError, match=r"volume coverage .*%") as caught:
+        run_experiment(ExperimentConfig.model_validate(doc), env)
+    assert "crypto" in str(caught.value)  # the message says how to fix it
+    assert list_runs(env.engine) == []  # refused before anything was recorded
