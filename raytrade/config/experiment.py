@@ -126,6 +126,9 @@ class SplitSpec(FrozenModel):
     embargo: int | Literal["auto"] = "auto"
     folds: int = Field(1, ge=1, le=100)
     window: Literal["expanding", "rolling"] = "expanding"
+    validation_start: date | None = Field(
+        None, description="Split by dates instead of fractions: first day of validation (UTC).")
+    test_start: date | None = Field(None, description="With validation_start: first test day.")
 
 
 class StrategySpec(FrozenModel):

@@ -103,6 +103,23 @@ def short_needs_multiclass(cfg: ExperimentConfig) -> list[ConfigProblem]:
                           "false for model.kind binary (only a multiclass model predicts falls)")]
 
 
+def split_dates_ordered(cfg: ExperimentConfig) -> list[ConfigProblem]:
+    s, data = cfg.split, cfg.data
+    if s.validation_start is None and s.test_start is None:
+        return []
+    if s.validation_start is None or s.test_start is None:
+        return [ConfigProblem("split", "only one of validation_start and test_start",
+                              "both dates, or neither (then the fractions apply)")]
+    if s.scheme != "holdout":
+        return [ConfigProblem("split.scheme", s.scheme, "holdout when splitting by dates")]
+    if not data.start < s.validation_start < s.test_start <= data.end:
+        return [ConfigProblem("split.test_start", s.test_start.isoformat(),
+                              f"data.start ({data.start}) < split.validation_start "
+                              f"({s.validation_start}) < split.test_start <= data.end "
+                              f"({data.end})")]
+    return []
+
+
 RULES: tuple[Rule, ...] = (
     window_ordered,
     sample_only_for_sample_source,
@@ -113,6 +130,7 @@ RULES: tuple[Rule, ...] = (
     split_fractions_sum_to_one,
     embargo_covers_holding_period,
     folds_match_scheme,
+    split_dates_ordered,
     win_rate_ordered,
 )
 

@@ -17,7 +17,7 @@ from raytrade.features.pipeline import FeaturePipeline
 from raytrade.research.backtest import BacktestResult, backtest
 from raytrade.research.labels import barrier_labels, binary_labels, forward_returns
 from raytrade.research.metrics import compute_metrics
-from raytrade.research.split import Fold, assert_chronological, make_folds
+from raytrade.research.split import Fold, make_folds
 from raytrade.research.training import (
     Device,
     TrainedModel,
@@ -52,7 +52,7 @@ def evaluate(bars: pl.DataFrame, cfg: ExperimentConfig, *, device: Device = "cpu
     if pipeline.needs_volume:
         pipeline.check_volume(bars)
     design = _design(pipeline, bars)
-    folds = make_folds(design.close.size, cfg.split, cfg.embargo_bars)
+    folds = make_folds(design.ts, cfg.split, cfg.embargo_bars)
     signals, model, threshold, fit_metrics = [], None, None, []
     for fold in folds:
         model, threshold, fold_signals, fold_metrics = _fit_fold(design, fold, cfg, pipeline,
@@ -76,8 +76,7 @@ def evaluate(bars: pl.DataFrame, cfg: ExperimentConfig, *, device: Device = "cpu
 def _design(pipeline: FeaturePipeline, bars: pl.DataFrame) -> _Design:
     names = list(pipeline.feature_names)
     frame = pipeline.transform(bars.lazy()).drop_nulls(names).collect()
-    ts = frame["ts"].to_numpy()
-    assert_chronological(ts)
+    ts = frame["ts"].dt.replace_time_zone(None).to_numpy()  # naive UTC datetime64[us]
     return _Design(frame.select(names).to_numpy().astype(np.float64),
                    frame["close"].to_numpy().astype(np.float64), ts)
 

@@ -8,6 +8,7 @@ cannot see prices inside the next one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
@@ -32,10 +33,17 @@ def assert_chronological(ts: np.ndarray) -> None:
         raise ValueError("bars are not in strictly increasing time order")
 
 
-def make_folds(n: int, spec: SplitSpec, embargo: int) -> list[Fold]:
-    """Return the folds for `n` time-ordered rows: one for holdout, `spec.folds` walk-forward."""
-    folds = _holdout(n, spec, embargo) if spec.scheme == "holdout" else _walk_forward(
-        n, spec, embargo)
+def make_folds(ts: np.ndarray, spec: SplitSpec, embargo: int) -> list[Fold]:
+    """Return the folds for rows opening at `ts` (time-ordered UTC datetime64): one for holdout
+    (by fractions, or by dates when the spec gives them), `spec.folds` for walk-forward."""
+    assert_chronological(ts)
+    n = ts.size
+    if spec.validation_start is not None and spec.test_start is not None:
+        folds = _by_dates(ts, spec.validation_start, spec.test_start, embargo)
+    elif spec.scheme == "holdout":
+        folds = _holdout(n, spec, embargo)
+    else:
+        folds = _walk_forward(n, spec, embargo)
     for fold in folds:
         for name in ("train", "validation", "test"):
             if len(getattr(fold, name)) < MIN_SEGMENT:
@@ -52,6 +60,14 @@ def _holdout(n: int, spec: SplitSpec, embargo: int) -> list[Fold]:
     return [Fold(train=range(0, train_end),
                  validation=range(train_end + embargo, val_end),
                  test=range(val_end + embargo, n))]
+
+
+def _by_dates(ts: np.ndarray, validation: date, test: date, embargo: int) -> list[Fold]:
+    # The dates are kept exactly; the embargo is taken from the end of the segment before.
+    v, t = (int(np.searchsorted(ts, np.datetime64(day.isoformat()), side="left"))
+            for day in (validation, test))
+    return [Fold(train=range(0, max(v - embargo, 0)), validation=range(v, max(t - embargo, v)),
+                 test=range(t, ts.size))]
 
 
 def _walk_forward(n: int, spec: SplitSpec, embargo: int) -> list[Fold]:

@@ -57,6 +57,11 @@ BAD_CASES = [
     ("bad-name", ("name: btc-5m", "name: BTC 5m!"), "name", "lower-case name"),
     ("bad-date", ("start: 2024-01-01", "start: 2024-13-01"), "data.start", "valid date"),
     ("eta-out-of-range", ("eta: 0.05", "eta: 2"), "model.params.eta", "less than or equal to 1"),
+    ("split-dates-reversed", ("label:", "split: {validation_start: 2024-05-01, "
+                              "test_start: 2024-03-01}\nlabel:"), "split.test_start",
+     "< split.validation_start"),
+    ("split-one-date-only", ("label:", "split: {test_start: 2024-05-01}\nlabel:"), "split",
+     "both dates"),
     ("walk-forward-one-fold", ("label:", "split: {scheme: walk_forward}\nlabel:"),
      "split.folds", "at least 2"),
 ]

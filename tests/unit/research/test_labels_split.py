@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -13,8 +15,12 @@ from raytrade.research.labels import DOWN, FLAT, UP, barrier_labels, binary_labe
 from raytrade.research.split import assert_chronological, make_folds
 
 
+def _ts(n: int) -> np.ndarray:
+    return np.datetime64("2024-01-01T00:00") + np.arange(n) * np.timedelta64(1, "h")
+
+
 def test_holdout_is_chronological_with_embargo_gaps() -> None:
-    [fold] = make_folds(1000, SplitSpec(), embargo=12)
+    [fold] = make_folds(_ts(1000), SplitSpec(), embargo=12)
     assert (fold.train.start, fold.train.stop) == (0, 600)
     assert fold.validation.start - fold.train.stop == 12
     assert fold.test.start - fold.validation.stop == 12 and fold.test.stop == 1000
@@ -26,7 +32,7 @@ def test_walk_forward_folds_never_look_ahead(n: int, folds: int, embargo: int,
                                              rolling: bool) -> None:
     spec = SplitSpec(scheme="walk_forward", folds=folds,
                      window="rolling" if rolling else "expanding")
-    result = make_folds(n, spec, embargo)
+    result = make_folds(_ts(n), spec, embargo)
     assert len(result) == folds and result[-1].test.stop == n
     for k, fold in enumerate(result):
         assert fold.train.stop + embargo <= fold.validation.start
@@ -37,7 +43,17 @@ def test_walk_forward_folds_never_look_ahead(n: int, folds: int, embargo: int,
 
 def test_too_little_data_is_a_clear_error() -> None:
     with pytest.raises(MissingDataError, match="too few bars"):
-        make_folds(30, SplitSpec(), embargo=12)
+        make_folds(_ts(30), SplitSpec(), embargo=12)
+
+
+def test_split_by_dates_keeps_the_dates_and_embargoes_before_them() -> None:
+    ts = _ts(24 * 60)  # 60 days of hourly bars from 2024-01-01
+    spec = SplitSpec(validation_start=date(2024, 2, 1), test_start=date(2024, 2, 15))
+    [fold] = make_folds(ts, spec, embargo=6)
+    assert ts[fold.validation.start] == np.datetime64("2024-02-01T00:00")
+    assert ts[fold.test.start] == np.datetime64("2024-02-15T00:00")
+    assert fold.train.stop == fold.validation.start - 6
+    assert fold.validation.stop == fold.test.start - 6 and fold.test.stop == ts.size
 
 
 def test_shuffled_time_is_refused() -> None:
