@@ -7,12 +7,14 @@ the run finishes; only a run whose gate passed is promoted into the models direc
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +27,20 @@ from raytrade.data.lake import Lake
 from raytrade.data.provider import load_bars
 from raytrade.data.quality import coverage
 from raytrade.features.pipeline import FeaturePipeline
-from raytrade.gate.checks import Evidence
-from raytrade.gate.gate import GateDecision, evaluate
+from raytrade.gate.evidence import Evidence, FamilyTrials, Statistics
+from raytrade.gate.gate import GATE_VERSION, GateDecision, evaluate
 from raytrade.registry import found_hashes, promote, write_artifacts
-from raytrade.research.evaluation import Outcome
+from raytrade.research.evaluation import CANARIES, Outcome
 from raytrade.research.evaluation import evaluate as evaluate_hypothesis
 from raytrade.research.training import Device
-from raytrade.store.repository import finish_run, recorded_run
+from raytrade.store.repository import (
+    family_trials,
+    finish_run,
+    get_run,
+    recorded_run,
+    run_config,
+    run_metrics,
+)
 from raytrade.store.session import Engine
 
 
@@ -61,7 +70,8 @@ class RunResult:
         return next(m.value for m in self.metrics if (m.segment, m.name) == (segment, name))
 
 
-def run_experiment(cfg: ExperimentConfig, env: RunEnvironment) -> RunResult:
+def run_experiment(cfg: ExperimentConfig, env: RunEnvironment,
+                   replay_of: int | None = None) -> RunResult:
     """Run one experiment end to end and record it; return the metrics and the gate decision."""
     timings: dict[str, float] = {}
     with _timed(timings, "load"):
@@ -73,7 +83,8 @@ def run_experiment(cfg: ExperimentConfig, env: RunEnvironment) -> RunResult:
             pipeline.check_volume(bars)
     with recorded_run(env.engine, cfg, code_version=env.code_version,
                       data_fingerprint=bars_fingerprint(bars),
-                      feature_fingerprint=pipeline.spec_hash) as run_id:
+                      feature_fingerprint=pipeline.spec_hash, versions=library_versions(),
+                      replay_of=replay_of) as run_id:
         with _timed(timings, "research"):
             outcome = evaluate_hypothesis(bars, cfg, device=env.device, threads=env.threads)
         run_dir = env.runs_dir / str(run_id)
@@ -84,11 +95,12 @@ def run_experiment(cfg: ExperimentConfig, env: RunEnvironment) -> RunResult:
                        Metric("data", "bars", float(cov.bars)))
             evidence = Evidence(
                 artifacts={name: (digest, on_disk[name]) for name, digest in hashes.items()},
-                metrics={m.name: m.value for m in metrics if m.segment == "test"},
-                coverage=cov.ratio)
+                metrics=_segment(metrics, "test"), coverage=cov.ratio,
+                statistics=_statistics(env, cfg, outcome))
             decision = evaluate(evidence, cfg.gate)
         with _timed(timings, "store"):
-            finish_run(env.engine, run_id, metrics, decision.checks)
+            finish_run(env.engine, run_id, metrics, decision.checks, gate_version=GATE_VERSION,
+                       thresholds=cfg.gate.model_dump(mode="json"), artifacts_path=str(run_dir))
     model_path = None
     if decision.passed:
         with _timed(timings, "promote"):
@@ -96,6 +108,25 @@ def run_experiment(cfg: ExperimentConfig, env: RunEnvironment) -> RunResult:
                                  models_dir=env.models_dir,
                                  feature_metadata=outcome.pipeline.metadata())
     return RunResult(run_id, cfg.name, metrics, decision, model_path, timings)
+
+
+def _segment(metrics: tuple[Metric, ...], segment: str) -> dict[str, float]:
+    return {m.name: m.value for m in metrics if m.segment == segment}
+
+
+def _statistics(env: RunEnvironment, cfg: ExperimentConfig, outcome: Outcome) -> Statistics:
+    """Gather tier 3's evidence: the family's trials come from the store, this run included."""
+    n_trials, sharpes = family_trials(env.engine, cfg.family)
+    own = _segment(outcome.metrics, "test")["sharpe_per_bar"]
+    values = [*sharpes, own]
+    variance = float(np.var(values, ddof=1)) if len(values) > 1 else 0.0
+    canaries = {name: _segment(outcome.metrics, f"canary.{name}") for name in CANARIES}
+    return Statistics(returns=np.asarray(outcome.test.returns), family=FamilyTrials(
+        n_trials, variance), canaries=canaries, seed=cfg.seed)
+
+
+def library_versions() -> dict[str, str]:
+    return {name: version(name) for name in ("raytrade", "xgboost", "polars", "numpy")}
 
 
 def _artifacts(cfg: ExperimentConfig, outcome: Outcome) -> dict[str, bytes]:
@@ -106,7 +137,11 @@ def _artifacts(cfg: ExperimentConfig, outcome: Outcome) -> dict[str, bytes]:
         "holding_period": cfg.label.holding_period, "allow_short": cfg.strategy.allow_short,
     }
     metrics = [{"segment": m.segment, "name": m.name, "value": m.value} for m in outcome.metrics]
+    returns = io.BytesIO()
+    pl.DataFrame({"ts": outcome.test_ts, "return": outcome.test.returns,
+                  "position": outcome.test.position}).write_parquet(returns)
     return {
+        "test_returns.parquet": returns.getvalue(),
         "model.json": outcome.model.to_json(),
         "features.json": _json(outcome.pipeline.metadata()),
         "config.json": cfg.canonical_json().encode(),
@@ -146,3 +181,28 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         timings[stage] = time.perf_counter() - began
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    original: int
+    replay: int
+    identical: bool
+    differences: tuple[str, ...]  # metric or provenance items that differ, with both values
+
+
+def replay_run(run_id: int, env: RunEnvironment) -> ReplayReport:
+    """Re-run a recorded run from its stored config and compare every metric, exactly."""
+    original = get_run(env.engine, run_id)
+    cfg = ExperimentConfig.model_validate(run_config(env.engine, run_id))
+    result = run_experiment(cfg, env, replay_of=run_id)
+    again = get_run(env.engine, result.run_id)
+    before = {(m.segment, m.name): m.value for m in run_metrics(env.engine, run_id)}
+    after = {(m.segment, m.name): m.value for m in result.metrics}
+    differences = [f"{seg}.{name}: {before.get((seg, name))} -> {after.get((seg, name))}"
+                   for seg, name in sorted(before.keys() | after.keys())
+                   if before.get((seg, name)) != after.get((seg, name))]
+    for item in ("data_fingerprint", "versions"):
+        if getattr(original, item) != getattr(again, item):
+            differences.append(f"{item}: {getattr(original, item)} -> {getattr(again, item)}")
+    return ReplayReport(run_id, result.run_id, not differences, tuple(differences))

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from raytrade.cli import data, db, models, runs
+from raytrade.cli import data, db, gate, models, runs
 from raytrade.cli.context import load_settings, settings_of
 from raytrade.cli.output import print_json, print_table
 from raytrade.cli.quickstart import quickstart
-from raytrade.cli.run import run
+from raytrade.cli.run import replay, run
 from raytrade.cli.validate import validate
 
 app = typer.Typer(
@@ -25,7 +25,9 @@ app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
+app.add_typer(gate.app, name="gate")
 app.command()(run)
+app.command()(replay)
 app.command()(validate)
 app.command()(quickstart)
 

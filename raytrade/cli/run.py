@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -11,7 +12,13 @@ from raytrade.cli.context import JsonFlag, engine_of, lake_of, settings_of
 from raytrade.cli.output import print_json, print_table, stderr, stdout
 from raytrade.config.loader import load_experiment
 from raytrade.core.types import Verdict
-from raytrade.runner import RunEnvironment, RunResult, code_version, run_experiment
+from raytrade.runner import (
+    RunEnvironment,
+    RunResult,
+    code_version,
+    replay_run,
+    run_experiment,
+)
 
 HEADLINE = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "trades",
             "exposure", "profit_factor", "bh_total_return", "bh_sharpe", "bh_max_drawdown")
@@ -40,6 +47,29 @@ def run(
     else:
         print_report(result)
     if not result.decision.passed:
+        raise typer.Exit(1)
+
+
+def replay(
+    ctx: typer.Context,
+    run_id: Annotated[int, typer.Argument(help="The run to reproduce.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Re-run a recorded run from its stored config; report whether every metric is identical."""
+    settings = settings_of(ctx)
+    env = RunEnvironment(engine=engine_of(ctx), lake=lake_of(ctx), runs_dir=settings.runs_path,
+                         models_dir=settings.models_path, code_version=code_version())
+    outcome = replay_run(run_id, env)
+    if as_json:
+        print_json(asdict(outcome))
+    elif outcome.identical:
+        stdout.print(f"run {run_id} replayed as run {outcome.replay}: every metric identical")
+    else:
+        stdout.print(f"run {run_id} replayed as run {outcome.replay}: "
+                     f"{len(outcome.differences)} difference(s)")
+        for line in outcome.differences:
+            stdout.print(f"  {line}", markup=False)
+    if not outcome.identical:
         raise typer.Exit(1)
 
 

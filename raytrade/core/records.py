@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from raytrade.core.types import Verdict
 
@@ -31,3 +33,4 @@ class CheckResult:
     value: float | None = None
     threshold: str | None = None
     detail: str = ""
+    evidence: Mapping[str, Any] = field(default_factory=dict)  # what it read, JSON-able

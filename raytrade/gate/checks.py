@@ -7,26 +7,18 @@ worth anything after costs. Thresholds come from the experiment's `gate` section
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import replace
 
 from raytrade.config.experiment import GateSpec
 from raytrade.core.records import CheckResult
 from raytrade.core.types import Verdict
+from raytrade.gate.evidence import Evidence
 
 REQUIRED_METRICS = (
     "total_return", "cagr", "sharpe", "sortino", "max_drawdown", "win_rate", "trades",
     "exposure", "turnover", "profit_factor", "bh_total_return", "bh_sharpe", "bh_max_drawdown",
 )
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What the gate reads: artifact hashes (recorded, found on disk), test metrics, coverage."""
-
-    artifacts: Mapping[str, tuple[str, str | None]]
-    metrics: Mapping[str, float]
-    coverage: float
 
 
 Check = Callable[[Evidence, GateSpec], CheckResult]
@@ -46,7 +38,10 @@ def artifacts_intact(ev: Evidence, _: GateSpec) -> CheckResult:
                 *([f"hash differs {changed}"] if changed else [])]
     detail = "; ".join(problems) or f"{len(ev.artifacts)} files match their sha256"
     ok = bool(ev.artifacts) and not missing and not changed
-    return _result(1, "artifacts_intact", ok, float(len(ev.artifacts)), "all files, sha256", detail)
+    result = _result(1, "artifacts_intact", ok, float(len(ev.artifacts)), "all files, sha256",
+                     detail)
+    files = {name: list(pair) for name, pair in ev.artifacts.items()}
+    return replace(result, evidence={"files": files})
 
 
 def metrics_finite(ev: Evidence, _: GateSpec) -> CheckResult:
@@ -99,7 +94,5 @@ def beats_buy_and_hold(ev: Evidence, gate: GateSpec) -> CheckResult:
 
 
 # Each check's function name is the name of its row in gate_checks.
-TIERS: Mapping[int, tuple[Check, ...]] = {
-    1: (artifacts_intact, metrics_finite, data_coverage, min_trades),
-    2: (positive_return, sharpe, win_rate, beats_buy_and_hold),
-}
+TIER1: tuple[Check, ...] = (artifacts_intact, metrics_finite, data_coverage, min_trades)
+TIER2: tuple[Check, ...] = (positive_return, sharpe, win_rate, beats_buy_and_hold)

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from raytrade.config.experiment import GateSpec
 from raytrade.core.records import CheckResult
 from raytrade.core.types import Verdict
-from raytrade.gate.checks import TIERS, Check, Evidence
+from raytrade.gate.checks import TIER1, TIER2, Check
+from raytrade.gate.evidence import Evidence
+from raytrade.gate.statistical import TIER3
+
+GATE_VERSION = "2"  # bump when a check's logic changes; every row records it
+TIERS: Mapping[int, tuple[Check, ...]] = {1: TIER1, 2: TIER2, 3: TIER3}
 
 
 @dataclass(frozen=True)

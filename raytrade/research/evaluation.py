@@ -1,10 +1,11 @@
 """One hypothesis, evaluated: features, chronological split, labels inside each segment,
-XGBoost with early stopping, signals on test, backtest with costs, metrics. Pure: the caller
-hands in the bars and persists what comes back.
+XGBoost with early stopping, signals on test, backtest with costs, metrics — and the same
+pipeline again on two leakage canaries. Pure: the caller hands in the bars and persists the rest.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,10 @@ from raytrade.research.training import (
     train_model,
 )
 
+# A label variant maps one segment's labels to what the model is trained on (canaries).
+LabelVariant = Callable[[np.ndarray], np.ndarray]
+CANARIES = ("permuted", "shifted")
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -35,7 +40,7 @@ class Outcome:
     threshold: float | None  # binary decision threshold, chosen on validation
     test_ts: np.ndarray  # open times of the test bars, in order
     test: BacktestResult
-    metrics: tuple[Metric, ...]
+    metrics: tuple[Metric, ...]  # segments data, train, validation, test, canary.<name>
 
 
 @dataclass(frozen=True)
@@ -45,32 +50,72 @@ class _Design:
     ts: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Fit:
+    model: TrainedModel
+    threshold: float | None
+    signals: np.ndarray
+    metrics: list[Metric]
+
+
 def evaluate(bars: pl.DataFrame, cfg: ExperimentConfig, *, device: Device = "cpu",
-             threads: int | None = None) -> Outcome:
+             threads: int | None = None, canaries: bool = True) -> Outcome:
     """Evaluate the experiment on validated, time-ordered bars of one symbol."""
     pipeline = FeaturePipeline.from_spec(cfg.features)
     if pipeline.needs_volume:
         pipeline.check_volume(bars)
     design = _design(pipeline, bars)
     folds = make_folds(design.ts, cfg.split, cfg.embargo_bars)
-    signals, model, threshold, fit_metrics = [], None, None, []
-    for fold in folds:
-        model, threshold, fold_signals, fold_metrics = _fit_fold(design, fold, cfg, pipeline,
-                                                                 device, threads)
-        signals.append(fold_signals)
-        fit_metrics = fold_metrics  # the last fold's, like the model
-    assert model is not None
+    fits = [_fit_fold(design, fold, cfg, pipeline, device, threads, None) for fold in folds]
+    result, test_metrics = _backtest(design, folds, fits, cfg, "test")
+    metrics = [Metric("data", "rows_with_features", float(design.close.size)),
+               Metric("data", "folds", float(len(folds))), *fits[-1].metrics, *test_metrics]
+    if canaries:
+        for name, variant in _canaries(cfg).items():
+            canary_fits = [_fit_fold(design, fold, cfg, pipeline, device, threads, variant)
+                           for fold in folds]
+            metrics += _backtest(design, folds, canary_fits, cfg, f"canary.{name}")[1]
     test_rows = np.arange(folds[0].test.start, folds[-1].test.stop)
-    result = backtest(design.close[test_rows], np.concatenate(signals),
+    return Outcome(pipeline, fits[-1].model, fits[-1].threshold, design.ts[test_rows], result,
+                   tuple(metrics))
+
+
+def _canaries(cfg: ExperimentConfig) -> dict[str, LabelVariant]:
+    """Return the two leakage canaries as label variants.
+
+    permuted: labels shuffled in blocks of one holding period (seeded) — no real effect is left,
+    so an honest pipeline must fail tier 2 on it. shifted: each label replaced by the one a
+    holding period earlier — the outcome of the window that just closed, known at the bar; an
+    honest pipeline cannot trade that better than the real, forward-looking labels.
+    """
+    h = cfg.label.holding_period
+    rng_seed = cfg.seed
+
+    def permuted(labels: np.ndarray) -> np.ndarray:
+        blocks = np.array_split(labels, max(labels.size // h, 1))
+        order = np.random.default_rng(rng_seed).permutation(len(blocks))
+        return np.concatenate([blocks[i] for i in order])
+
+    def shifted(labels: np.ndarray) -> np.ndarray:
+        out = np.full_like(labels, np.nan)
+        out[h:] = labels[:-h]
+        return out
+
+    return {"permuted": permuted, "shifted": shifted}
+
+
+def _backtest(design: _Design, folds: list[Fold], fits: list[_Fit], cfg: ExperimentConfig,
+              segment: str) -> tuple[BacktestResult, list[Metric]]:
+    test_rows = np.arange(folds[0].test.start, folds[-1].test.stop)
+    result = backtest(design.close[test_rows], np.concatenate([f.signals for f in fits]),
                       holding_period=cfg.label.holding_period, fee_bps=cfg.costs.fee_bps,
                       slippage_bps=cfg.costs.slippage_bps, allow_short=cfg.strategy.allow_short)
     per_year = periods_per_year(cfg.data.timeframe, cfg.data.asset_class)
-    test_metrics = [Metric("test", k, float(v)) for k, v in
-                    compute_metrics(result, per_year).as_dict().items()]
-    counts = [Metric("data", "rows_with_features", float(design.close.size)),
-              Metric("data", "folds", float(len(folds)))]
-    return Outcome(pipeline, model, threshold, design.ts[test_rows], result,
-                   tuple(counts + fit_metrics + test_metrics))
+    values = compute_metrics(result, per_year).as_dict()
+    values["sharpe_per_bar"] = values["sharpe"] / float(np.sqrt(per_year))
+    values["bars"] = float(test_rows.size)
+    values["periods_per_year"] = per_year
+    return result, [Metric(segment, k, float(v)) for k, v in values.items()]
 
 
 def _design(pipeline: FeaturePipeline, bars: pl.DataFrame) -> _Design:
@@ -91,11 +136,12 @@ def _labels(close: np.ndarray, cfg: ExperimentConfig) -> np.ndarray:
 
 
 def _fit_fold(design: _Design, fold: Fold, cfg: ExperimentConfig, pipeline: FeaturePipeline,
-              device: Device, threads: int | None
-              ) -> tuple[TrainedModel, float | None, np.ndarray, list[Metric]]:
+              device: Device, threads: int | None, variant: LabelVariant | None) -> _Fit:
     x, close = design.features, design.close
     tr, va, te = (np.arange(r.start, r.stop) for r in (fold.train, fold.validation, fold.test))
     y_tr, y_va = _labels(close[tr], cfg), _labels(close[va], cfg)
+    if variant is not None:
+        y_tr, y_va = variant(y_tr), variant(y_va)
     keep_tr, keep_va = ~np.isnan(y_tr), ~np.isnan(y_va)
     model = train_model(x[tr][keep_tr], y_tr[keep_tr], x[va][keep_va], y_va[keep_va],
                         kind=cfg.model.kind, params=cfg.model.params, seed=cfg.seed,
@@ -109,5 +155,6 @@ def _fit_fold(design: _Design, fold: Fold, cfg: ExperimentConfig, pipeline: Feat
         fwd_va = forward_returns(close[va], cfg.label.holding_period)
         threshold = choose_threshold(model.predict(x[va]), fwd_va, cost)
         metrics.append(Metric("validation", "threshold", threshold))
-        return model, threshold, binary_signals(model.predict(x[te]), threshold), metrics
-    return model, None, multiclass_signals(model.predict(x[te]), cfg.strategy.allow_short), metrics
+        return _Fit(model, threshold, binary_signals(model.predict(x[te]), threshold), metrics)
+    signals = multiclass_signals(model.predict(x[te]), cfg.strategy.allow_short)
+    return _Fit(model, None, signals, metrics)

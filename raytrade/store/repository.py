@@ -23,6 +23,7 @@ from raytrade.core.types import RunStatus, Verdict
 from raytrade.store.session import transaction
 from raytrade.store.tables import (
     ExperimentRow,
+    FamilyCheckRow,
     GateCheckRow,
     MetricRow,
     ModelArtifactRow,
@@ -45,6 +46,10 @@ class RunSummary:
     seed: int
     code_version: str
     error: str | None
+    artifacts_path: str | None = None
+    data_fingerprint: str | None = None
+    versions: dict[str, Any] | None = None
+    replay_of: int | None = None
 
 
 def ensure_experiment(engine: Engine, cfg: ExperimentConfig) -> int:
@@ -62,13 +67,15 @@ def ensure_experiment(engine: Engine, cfg: ExperimentConfig) -> int:
 
 
 def start_run(engine: Engine, cfg: ExperimentConfig, *, code_version: str,
-              data_fingerprint: str | None = None, feature_fingerprint: str | None = None) -> int:
+              data_fingerprint: str | None = None, feature_fingerprint: str | None = None,
+              versions: dict[str, str] | None = None, replay_of: int | None = None) -> int:
     """Commit a `running` row for a new run of `cfg` and return its id."""
     experiment_id = ensure_experiment(engine, cfg)
     with transaction(engine) as session:
         row = RunRow(experiment_id=experiment_id, status=RunStatus.RUNNING, seed=cfg.seed,
                      code_version=code_version[:80], host=socket.gethostname()[:255],
-                     data_fingerprint=data_fingerprint, feature_fingerprint=feature_fingerprint)
+                     data_fingerprint=data_fingerprint, feature_fingerprint=feature_fingerprint,
+                     versions=versions, replay_of=replay_of)
         session.add(row)
         session.flush()
         return row.id
@@ -82,17 +89,24 @@ def heartbeat(engine: Engine, run_id: int) -> None:
 
 
 def finish_run(engine: Engine, run_id: int, metrics: Iterable[Metric],
-               checks: Iterable[CheckResult] = ()) -> None:
+               checks: Iterable[CheckResult] = (), *, gate_version: str = "1",
+               thresholds: dict[str, Any] | None = None,
+               artifacts_path: str | None = None) -> None:
     """Write every metric and gate check and mark the run `succeeded`, all or nothing."""
     with transaction(engine) as session:
         _claim(session, run_id, RunStatus.SUCCEEDED, error=None)
+        if artifacts_path is not None:
+            session.execute(update(RunRow).where(RunRow.id == run_id)
+                            .values(artifacts_path=artifacts_path))
         for metric in metrics:
             session.add(MetricRow(run_id=run_id, segment=metric.segment, name=metric.name,
                                   value=metric.value))
             session.flush()
         session.add_all(
             GateCheckRow(run_id=run_id, tier=c.tier, check=c.check, verdict=c.verdict,
-                         value=c.value, threshold=c.threshold, detail=c.detail)
+                         value=c.value, threshold=c.threshold, detail=c.detail,
+                         gate_version=gate_version, thresholds=thresholds,
+                         evidence=dict(c.evidence) or None)
             for c in checks)
 
 
@@ -113,11 +127,13 @@ def _claim(session: Session, run_id: int, status: RunStatus, error: str | None) 
 
 @contextmanager
 def recorded_run(engine: Engine, cfg: ExperimentConfig, *, code_version: str,
-                 data_fingerprint: str | None = None,
-                 feature_fingerprint: str | None = None) -> Iterator[int]:
+                 data_fingerprint: str | None = None, feature_fingerprint: str | None = None,
+                 versions: dict[str, str] | None = None,
+                 replay_of: int | None = None) -> Iterator[int]:
     """Start a run; if the body raises, record the run as failed with the error and re-raise."""
     run_id = start_run(engine, cfg, code_version=code_version, data_fingerprint=data_fingerprint,
-                       feature_fingerprint=feature_fingerprint)
+                       feature_fingerprint=feature_fingerprint, versions=versions,
+                       replay_of=replay_of)
     try:
         yield run_id
     except BaseException as exc:
@@ -149,6 +165,21 @@ def list_runs(engine: Engine, limit: int = 50) -> list[RunSummary]:
     return _summaries(engine, None, limit)
 
 
+def family_runs(engine: Engine, family: str, limit: int = 100_000) -> list[RunSummary]:
+    """Return the family's runs, newest first (replays included; see `replay_of`)."""
+    return _summaries(engine, ExperimentRow.family == family, limit)
+
+
+def run_config(engine: Engine, run_id: int) -> dict[str, Any]:
+    """Return the canonical config the run was started with, as stored."""
+    with transaction(engine) as session:
+        config = session.scalar(select(ExperimentRow.config).join(RunRow)
+                                .where(RunRow.id == run_id))
+    if config is None:
+        raise InputError(f"no run with id {run_id}")
+    return dict(config)
+
+
 def run_metrics(engine: Engine, run_id: int) -> list[Metric]:
     with transaction(engine) as session:
         rows = session.scalars(select(MetricRow).where(MetricRow.run_id == run_id)
@@ -167,7 +198,9 @@ def _summaries(engine: Engine, where: ColumnElement[bool] | None,
             RunSummary(id=run.id, experiment=exp.name, family=exp.family,
                        config_hash=exp.config_hash, status=run.status, started_at=run.started_at,
                        finished_at=run.finished_at, heartbeat_at=run.heartbeat_at, seed=run.seed,
-                       code_version=run.code_version, error=run.error)
+                       code_version=run.code_version, error=run.error,
+                       artifacts_path=run.artifacts_path, data_fingerprint=run.data_fingerprint,
+                       versions=run.versions, replay_of=run.replay_of)
             for run, exp in session.execute(query)
         ]
 
@@ -198,6 +231,13 @@ def _assert_promotable(session: Session, run_id: int) -> None:
         GateCheckRow.run_id == run_id))
     if failed or not checks:
         raise IntegrityError(f"run {run_id} has no passing gate record; it cannot be promoted")
+    family = session.scalar(select(ExperimentRow.family).join(RunRow).where(RunRow.id == run_id))
+    pbo = session.scalars(select(FamilyCheckRow).where(
+        FamilyCheckRow.family == family, FamilyCheckRow.check == "pbo")
+        .order_by(FamilyCheckRow.id.desc()).limit(1)).first()
+    if pbo is not None and pbo.verdict is Verdict.FAILED:
+        raise IntegrityError(f"family {family} failed its overfitting check ({pbo.detail}); "
+                             "its models are not promoted")
 
 
 def record_model(engine: Engine, *, run_id: int, path: str, sha256: str,
@@ -236,5 +276,44 @@ def gate_checks(engine: Engine, run_id: int) -> list[CheckResult]:
     with transaction(engine) as session:
         rows = session.scalars(select(GateCheckRow).where(GateCheckRow.run_id == run_id)
                                .order_by(GateCheckRow.tier, GateCheckRow.id))
-        return [CheckResult(r.tier, r.check, r.verdict, r.value, r.threshold, r.detail)
-                for r in rows]
+        return [CheckResult(r.tier, r.check, r.verdict, r.value, r.threshold, r.detail,
+                            r.evidence or {}) for r in rows]
+
+
+def gate_thresholds(engine: Engine, run_id: int) -> dict[str, Any]:
+    """Return the gate thresholds that were in force when the run was judged."""
+    with transaction(engine) as session:
+        found = session.scalar(select(GateCheckRow.thresholds)
+                               .where(GateCheckRow.run_id == run_id).limit(1))
+    return dict(found or {})
+
+
+def record_family_check(engine: Engine, family: str, result: CheckResult) -> None:
+    with transaction(engine) as session:
+        session.add(FamilyCheckRow(family=family, check=result.check, verdict=result.verdict,
+                                   value=result.value, threshold=result.threshold,
+                                   detail=result.detail, evidence=dict(result.evidence) or None))
+
+
+def latest_family_check(engine: Engine, family: str, check: str) -> CheckResult | None:
+    with transaction(engine) as session:
+        row = session.scalars(select(FamilyCheckRow).where(
+            FamilyCheckRow.family == family, FamilyCheckRow.check == check)
+            .order_by(FamilyCheckRow.id.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return CheckResult(3, row.check, row.verdict, row.value, row.threshold, row.detail,
+                           row.evidence or {})
+
+
+def family_trials(engine: Engine, family: str) -> tuple[int, list[float]]:
+    """Return how many runs the family has recorded (every status; replays excluded) and the
+    per-bar test Sharpe ratios of those that finished."""
+    with transaction(engine) as session:
+        in_family = (select(RunRow.id).join(ExperimentRow)
+                     .where(ExperimentRow.family == family, RunRow.replay_of.is_(None)))
+        count = session.scalar(select(func.count()).select_from(in_family.subquery())) or 0
+        sharpes = session.scalars(select(MetricRow.value).where(
+            MetricRow.run_id.in_(in_family), MetricRow.segment == "test",
+            MetricRow.name == "sharpe_per_bar"))
+        return int(count), list(sharpes)

@@ -40,7 +40,7 @@ NAMING_CONVENTION = {
 class Table(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dict[str, Any]: JSONB, datetime: DateTime(timezone=True)}
+        dict[str, Any]: JSONB, dict[str, Any] | None: JSONB, datetime: DateTime(timezone=True)}
 
 
 def _id() -> Mapped[int]:
@@ -85,6 +85,12 @@ class RunRow(Table):
     seed: Mapped[int] = mapped_column(BigInteger)
     host: Mapped[str] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
+    # Library versions the run used (raytrade, xgboost, polars, numpy): replay compares them.
+    versions: Mapped[dict[str, Any] | None]
+    # Where the run's artifacts (model, metrics, per-bar test returns) are, promoted or not.
+    artifacts_path: Mapped[str | None] = mapped_column(Text)
+    # A replay re-runs an earlier run to check reproducibility; it is not a new trial.
+    replay_of: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
 
     experiment: Mapped[ExperimentRow] = relationship(back_populates="runs")
 
@@ -122,12 +128,33 @@ class GateCheckRow(Table):
     value: Mapped[float | None] = mapped_column(Float)
     threshold: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(Text, default="")
+    gate_version: Mapped[str] = mapped_column(String(16), server_default="1")
+    thresholds: Mapped[dict[str, Any] | None]  # the experiment's gate section in force
+    evidence: Mapped[dict[str, Any] | None]  # what the check read, so it can be rescored
     created_at: Mapped[datetime] = _created()
 
     __table_args__ = (
         UniqueConstraint("run_id", "check"),
         CheckConstraint("tier BETWEEN 1 AND 3", name="tier_range"),
     )
+
+
+class FamilyCheckRow(Table):
+    """A check over a whole hypothesis family (PBO); a failed one blocks the family's promotion."""
+
+    __tablename__ = "family_checks"
+
+    id: Mapped[int] = _id()
+    family: Mapped[str] = mapped_column(String(100), index=True)
+    check: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[Verdict] = mapped_column(
+        Enum(Verdict, native_enum=False, length=16, name="verdict", create_constraint=True,
+             values_callable=lambda e: [m.value for m in e]))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = _created()
 
 
 class ModelArtifactRow(Table):

@@ -131,7 +131,7 @@ def test_run_reports_gate_and_exit_code(cli, db_env: Path, tmp_path: Path) -> No
     assert result.code == 1  # the run worked; the gate rejected it
     report = json.loads(result.out)
     assert report["passed"] is False and report["promoted"] is None
-    assert {row["tier"] for row in report["gate"]} == {1, 2}
+    assert {row["tier"] for row in report["gate"]} == {1, 2, 3}
     shown = json.loads(cli("runs", "show", str(report["run_id"]), "--json").out)
-    assert shown["status"] == "succeeded" and len(shown["gate"]) == 8
+    assert shown["status"] == "succeeded" and len(shown["gate"]) == 12
     assert cli("run", str(tmp_path / "missing.yaml")).code == 2

@@ -42,7 +42,7 @@ def test_planted_signal_passes_the_gate_and_is_promoted(env: RunEnvironment) -> 
     stored = {(m.segment, m.name): m.value for m in run_metrics(env.engine, result.run_id)}
     assert stored[("test", "sharpe")] == result.metric("test", "sharpe") > 0.5
     checks = gate_checks(env.engine, result.run_id)
-    assert len(checks) == 8 and {c.verdict for c in checks} == {Verdict.PASSED}
+    assert len(checks) == 12 and {c.verdict for c in checks} == {Verdict.PASSED}
     [model] = list_models(env.engine)
     loaded = load_model(env.engine, result.run_id)  # hashes verified, pipeline rebuilt
     assert loaded.pipeline.feature_names == tuple(model.feature_metadata["feature_names"])
