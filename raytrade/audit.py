@@ -97,22 +97,34 @@ def _returns(run_dir: Path) -> np.ndarray:
     return pl.read_parquet(path)["return"].to_numpy()
 
 
-def family_pbo(engine: Engine, family: str, *, max_pbo: float,
-               n_blocks: int = 16) -> CheckResult:
-    """Compute PBO over the family's stored test return series, aligned on bar time, and record
-    it; a PBO above `max_pbo` blocks promotion of the family's models from now on."""
+def family_returns(engine: Engine, family: str) -> list[pl.DataFrame]:
+    """Return the stored test returns (ts, one column named by run id) of the family's finished
+    runs, replays excluded."""
     series = []
     for run in family_runs(engine, family):
         path = Path(run.artifacts_path or "") / RETURNS
         if run.status is RunStatus.SUCCEEDED and run.replay_of is None and path.is_file():
             series.append(pl.read_parquet(path).select("ts", pl.col("return").alias(str(run.id))))
-    if len(series) < 2:
-        raise MissingDataError(f"family {family} has {len(series)} finished runs with stored "
-                               "test returns; PBO needs at least 2")
+    return series
+
+
+def aligned(series: list[pl.DataFrame]) -> np.ndarray:
+    """Return a bars x trials matrix of the series' returns over the bars they all share."""
     joined = series[0]
     for frame in series[1:]:
         joined = joined.join(frame, on="ts", how="inner")
-    matrix = joined.drop("ts").to_numpy()
+    return joined.drop("ts").to_numpy()
+
+
+def family_pbo(engine: Engine, family: str, *, max_pbo: float,
+               n_blocks: int = 16) -> CheckResult:
+    """Compute PBO over the family's stored test return series, aligned on bar time, and record
+    it; a PBO above `max_pbo` blocks promotion of the family's models from now on."""
+    series = family_returns(engine, family)
+    if len(series) < 2:
+        raise MissingDataError(f"family {family} has {len(series)} finished runs with stored "
+                               "test returns; PBO needs at least 2")
+    matrix = aligned(series)
     result = probability_of_backtest_overfitting(matrix, n_blocks=n_blocks)
     check = CheckResult(3, "pbo", Verdict.PASSED if result.pbo <= max_pbo else Verdict.FAILED,
                         float(result.pbo), f"<= {max_pbo}",

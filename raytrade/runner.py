@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 import raytrade
+from raytrade.audit import aligned, family_returns
 from raytrade.config.experiment import ExperimentConfig
 from raytrade.core.records import Metric
 from raytrade.data.lake import Lake
@@ -32,6 +33,7 @@ from raytrade.gate.gate import GATE_VERSION, GateDecision, evaluate
 from raytrade.registry import found_hashes, promote, write_artifacts
 from raytrade.research.evaluation import CANARIES, Outcome
 from raytrade.research.evaluation import evaluate as evaluate_hypothesis
+from raytrade.research.stats import effective_number_of_trials
 from raytrade.research.training import Device
 from raytrade.store.repository import (
     family_trials,
@@ -120,9 +122,28 @@ def _statistics(env: RunEnvironment, cfg: ExperimentConfig, outcome: Outcome) ->
     own = _segment(outcome.metrics, "test")["sharpe_per_bar"]
     values = [*sharpes, own]
     variance = float(np.var(values, ddof=1)) if len(values) > 1 else 0.0
+    if cfg.gate.effective_trials:
+        n_trials = _effective_trials(env, cfg, outcome, n_trials)
     canaries = {name: _segment(outcome.metrics, f"canary.{name}") for name in CANARIES}
     return Statistics(returns=np.asarray(outcome.test.returns), family=FamilyTrials(
         n_trials, variance), canaries=canaries, seed=cfg.seed)
+
+
+def _returns_frame(outcome: Outcome) -> pl.DataFrame:
+    """Return the test segment's per-bar returns and positions, stamped in UTC."""
+    return pl.DataFrame({
+        "ts": pl.Series(outcome.test_ts).dt.replace_time_zone("UTC").dt.cast_time_unit("us"),
+        "return": outcome.test.returns, "position": outcome.test.position})
+
+
+def _effective_trials(env: RunEnvironment, cfg: ExperimentConfig, outcome: Outcome,
+                      recorded: int) -> int:
+    """Return the clusters of correlated finished trials (this one included) plus every trial
+    without a return series (failed or running): those cannot be shown to be duplicates."""
+    series = family_returns(env.engine, cfg.family)
+    series.append(_returns_frame(outcome).select("ts", pl.col("return").alias("this")))
+    clusters = effective_number_of_trials(aligned(series)) if len(series) > 1 else 1
+    return clusters + max(recorded - len(series), 0)
 
 
 def library_versions() -> dict[str, str]:
@@ -138,8 +159,7 @@ def _artifacts(cfg: ExperimentConfig, outcome: Outcome) -> dict[str, bytes]:
     }
     metrics = [{"segment": m.segment, "name": m.name, "value": m.value} for m in outcome.metrics]
     returns = io.BytesIO()
-    pl.DataFrame({"ts": outcome.test_ts, "return": outcome.test.returns,
-                  "position": outcome.test.position}).write_parquet(returns)
+    _returns_frame(outcome).write_parquet(returns)
     return {
         "test_returns.parquet": returns.getvalue(),
         "model.json": outcome.model.to_json(),

@@ -153,6 +153,8 @@ class GateSpec(FrozenModel):
     min_psr: Probability = 0.95
     min_dsr: Probability = 0.95
     max_pbo: Probability = 0.5
+    effective_trials: bool = Field(
+        False, description="Deflate by clusters of correlated trials instead of their count.")
 
 
 class ExperimentConfig(FrozenModel):

@@ -79,3 +79,15 @@ def test_family_pbo_is_recorded_and_a_failed_one_blocks_promotion(env: RunEnviro
     assert strict.verdict is Verdict.FAILED
     with pytest.raises(IntegrityError, match="overfitting"):
         assert_promotable(env.engine, runs[0].run_id)
+
+
+def test_effective_trials_cluster_duplicates_of_the_same_hypothesis(env: RunEnvironment) -> None:
+    first = run_experiment(_config(), env)
+    doc = _config().model_dump(mode="json", by_alias=True)
+    doc["gate"]["effective_trials"] = True
+    doc["model"]["params"]["max_depth"] = 5  # a near-duplicate of the first trial
+    second = run_experiment(ExperimentConfig.model_validate(doc), env)
+    dsr = next(c for c in gate_checks(env.engine, second.run_id) if c.check == "dsr")
+    assert family_trials(env.engine, "quickstart")[0] == 2
+    assert dsr.evidence["n_trials"] == 1  # two correlated trials are one cluster
+    assert first.run_id != second.run_id
