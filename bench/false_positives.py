@@ -5,7 +5,8 @@
 Noise: experiments on simulated bars with no planted signal, varying seed, symbol, timeframe,
 feature set and holding period; each is its own family (a first trial, so DSR deflates
 nothing: the strictest case for tier 3). Planted: the quick-start hypothesis (correlation 0.15
-between the past 12-bar and the next bar's return, "moderate") over different seeds. Every run
+between the past 12-bar and the next bar's return, "moderate") over a year of 5-minute bars
+and different seeds. Every run
 goes through run_experiment into a temporary PostgreSQL database on 127.0.0.1:5432.
 Targets: at most 1 in 100 noise runs passes all three tiers; at least 80% of planted runs do.
 """
@@ -26,6 +27,7 @@ import psycopg
 
 from raytrade.config.experiment import ExperimentConfig
 from raytrade.config.loader import load_experiment
+from raytrade.core.types import Verdict
 from raytrade.data.lake import Lake
 from raytrade.runner import RunEnvironment, run_experiment
 from raytrade.store.migrate import upgrade
@@ -63,16 +65,21 @@ def planted_configs(count: int) -> list[ExperimentConfig]:
     configs = []
     for i in range(count):
         doc: dict[str, Any] = {**base, "name": f"planted-{i}", "family": f"planted-{i}"}
-        doc["data"] = {**base["data"], "sample": {**base["data"]["sample"], "seed": 100 + i}}
+        doc["data"] = {**base["data"], "start": "2024-01-01", "end": "2024-12-31",
+                       "sample": {**base["data"]["sample"], "seed": 100 + i}}
         configs.append(ExperimentConfig.model_validate(doc))
     return configs
 
 
 def tally(configs: list[ExperimentConfig], env: RunEnvironment) -> dict[str, int]:
+    """Count runs passing each tier, and how often each check failed (keys `failed:<check>`)."""
     counts = {"runs": 0, "tier1": 0, "tier2": 0, "all": 0}
     for cfg in configs:
         decision = run_experiment(cfg, env).decision
         failed = decision.failed_tier
+        for check in decision.checks:
+            if check.verdict is Verdict.FAILED:
+                counts[f"failed:{check.check}"] = counts.get(f"failed:{check.check}", 0) + 1
         counts["runs"] += 1
         counts["tier1"] += failed is None or failed > 1
         counts["tier2"] += failed is None or failed > 2
@@ -107,6 +114,8 @@ def main() -> int:
     for label, counts in (("noise", noise), ("planted (0.15, lookback 12)", planted)):
         print(f"{label}: {counts['runs']} runs; passed tier 1: {counts['tier1']}, "
               f"tiers 1-2: {counts['tier2']}, all three tiers: {counts['all']}")
+        failures = {k.removeprefix("failed:"): v for k, v in counts.items() if ":" in k}
+        print(f"  checks failed (runs): {failures}")
     fp_ok = noise["all"] <= max(1, noise["runs"] // 100)
     power_ok = planted["all"] >= 0.8 * planted["runs"]
     print(f"false positives {'within' if fp_ok else 'ABOVE'} target (<= 1 in 100); power "

@@ -196,8 +196,8 @@ def sharpe_bootstrap_interval(
 ) -> SharpeInterval:
     """Return a stationary-bootstrap percentile interval of the per-period Sharpe ratio.
 
-    Politis & Romano (1994), resampled by ``arch``'s StationaryBootstrap (numba-compiled; about
-    0.5 s for 20,000 returns and 2,000 resamples) with the mean block length of
+    Politis & Romano (1994), resampled by ``arch``'s StationaryBootstrap (numba-compiled; under
+    a second for 20,000 returns and 2,000 resamples) with the mean block length of
     ``bootstrap_block_length``. Deterministic for a seed; needs ``MIN_BOOTSTRAP_OBS`` returns.
     A series that never deviates has Sharpe 0 in every resample: the interval is (0, 0).
     """
