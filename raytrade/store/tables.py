@@ -47,6 +47,12 @@ def _id() -> Mapped[int]:
     return mapped_column(BigInteger, Identity(always=True), primary_key=True)
 
 
+def _verdict() -> Mapped[Verdict]:
+    return mapped_column(Enum(Verdict, native_enum=False, length=16, name="verdict",
+                              create_constraint=True,
+                              values_callable=lambda e: [m.value for m in e]))
+
+
 def _created() -> Mapped[datetime]:
     return mapped_column(server_default=func.now())
 
@@ -122,9 +128,7 @@ class GateCheckRow(Table):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     tier: Mapped[int]
     check: Mapped[str] = mapped_column(String(64))
-    verdict: Mapped[Verdict] = mapped_column(
-        Enum(Verdict, native_enum=False, length=16, name="verdict", create_constraint=True,
-             values_callable=lambda e: [m.value for m in e]))
+    verdict: Mapped[Verdict] = _verdict()
     value: Mapped[float | None] = mapped_column(Float)
     threshold: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(Text, default="")
@@ -147,9 +151,7 @@ class FamilyCheckRow(Table):
     id: Mapped[int] = _id()
     family: Mapped[str] = mapped_column(String(100), index=True)
     check: Mapped[str] = mapped_column(String(64))
-    verdict: Mapped[Verdict] = mapped_column(
-        Enum(Verdict, native_enum=False, length=16, name="verdict", create_constraint=True,
-             values_callable=lambda e: [m.value for m in e]))
+    verdict: Mapped[Verdict] = _verdict()
     value: Mapped[float | None] = mapped_column(Float)
     threshold: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(Text, default="")
