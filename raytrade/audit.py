@@ -46,12 +46,14 @@ class Rescored:
 
 def rescore_family(engine: Engine, family: str,
                    overrides: Mapping[str, Any]) -> list[Rescored]:
-    """Re-evaluate every judged run of the family with its thresholds updated by `overrides`."""
+    """Re-evaluate every judged run of the family (replays aside) with its thresholds updated by
+    `overrides`."""
     promoted = {m.run_id for m in list_models(engine)}
     rows = []
     for run in family_runs(engine, family):
         checks = gate_checks(engine, run.id)
-        if run.status is not RunStatus.SUCCEEDED or not checks or run.artifacts_path is None:
+        judged = run.status is RunStatus.SUCCEEDED and checks and run.artifacts_path is not None
+        if not judged or run.replay_of is not None:  # a replay re-checks a run; not a trial
             continue
         gate = _gate(gate_thresholds(engine, run.id), overrides)
         now = evaluate(_evidence(engine, run, checks), gate)

@@ -81,7 +81,8 @@ def leakage_canaries(ev: Evidence, gate: GateSpec) -> CheckResult:
     se = math.sqrt((1 + 0.5 * sr * sr) / (n - 1)) * math.sqrt(real.get("periods_per_year", 1.0))
     margin = shifted.get("sharpe", 0.0) - real.get("sharpe", 0.0)
     problems = ([] if not tier2_passes else ["labels permuted in blocks still pass tier 2"]) + (
-        [f"labels shifted into the past beat the real run by {margin:.2f} Sharpe "
+        [f"labels shifted one holding period into the past (the window after next) beat "
+         f"the real run by {margin:.2f} Sharpe "
          f"(> {CANARY_SE} SE = {CANARY_SE * se:.2f})"] if margin > CANARY_SE * se else [])
     detail = ("leakage suspected: " + "; ".join(problems)) if problems else (
         f"permuted-label copy fails tier 2 (Sharpe {permuted.get('sharpe', 0.0):.2f}); "

@@ -84,9 +84,10 @@ def _canaries(cfg: ExperimentConfig) -> dict[str, LabelVariant]:
     """Return the two leakage canaries as label variants.
 
     permuted: labels shuffled in blocks of one holding period (seeded) — no real effect is left,
-    so an honest pipeline must fail tier 2 on it. shifted: each label replaced by the one a
-    holding period earlier — the outcome of the window that just closed, known at the bar; an
-    honest pipeline cannot trade that better than the real, forward-looking labels.
+    so an honest pipeline must fail tier 2 on it. shifted: the label series moved one holding
+    period into the past, so the bar at t learns the outcome of (t+h, t+2h] instead of (t, t+h];
+    features built only from past bars predict that farther window less well, so an honest
+    pipeline cannot trade it better than the real labels — a pipeline that peeks ahead can.
     """
     h = cfg.label.holding_period
     rng_seed = cfg.seed
@@ -98,7 +99,7 @@ def _canaries(cfg: ExperimentConfig) -> dict[str, LabelVariant]:
 
     def shifted(labels: np.ndarray) -> np.ndarray:
         out = np.full_like(labels, np.nan)
-        out[h:] = labels[:-h]
+        out[:-h] = labels[h:]  # within the segment: the last h bars get no label
         return out
 
     return {"permuted": permuted, "shifted": shifted}

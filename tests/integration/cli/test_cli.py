@@ -135,3 +135,17 @@ def test_run_reports_gate_and_exit_code(cli, db_env: Path, tmp_path: Path) -> No
     shown = json.loads(cli("runs", "show", str(report["run_id"]), "--json").out)
     assert shown["status"] == "succeeded" and len(shown["gate"]) == 12
     assert cli("run", str(tmp_path / "missing.yaml")).code == 2
+
+
+def test_replay_rescore_and_pbo_commands(cli, db_env: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("db", "upgrade").code == 0
+    first = json.loads(cli("run", str(GOOD), "--json").out)
+    replayed = cli("replay", str(first["run_id"]), "--json")
+    assert replayed.code == 0 and json.loads(replayed.out)["identical"] is True
+    rescored = cli("gate", "rescore", "--family", "quickstart", "--threshold",
+                   "min_sharpe=1000000", "--json")
+    [row] = json.loads(rescored.out)
+    assert row["promoted"] and not row["passed_now"]
+    assert cli("gate", "rescore", "--family", "quickstart", "--threshold", "nope=1").code == 2
+    lonely = cli("gate", "pbo", "--family", "quickstart")
+    assert lonely.code == 2 and "at least 2" in lonely.err  # one trial: PBO is undefined

@@ -57,6 +57,33 @@ def test_dsr_example_derived_figures() -> None:
     assert dsr[0] == pytest.approx(0.9505, abs=5e-5) and dsr[1] < 0.95
 
 
+def test_psr_and_min_trl_paper_worked_examples() -> None:
+    # Bailey & López de Prado (2012), "The Sharpe Ratio Efficient Frontier". The paper prints
+    # PSR to 3 decimals and MinTRL in years to 2, so the tolerance is half its last digit. The
+    # figures are as other implementations' tests transcribe them, not read from the paper here:
+    # rubenbriones/Probabilistic-Sharpe-Ratio tests/test_sharpe_ratio_stats.py,
+    # DaruFinance/deflated-sharpe tests/test_paper_examples.py,
+    # specsignal-labs/signalquarry tests/golden/test_stats_reference.py and
+    # esvhd/pypbo pypbo/tests/pbo_tests.py.
+    # Section 3: a monthly SR of 0.458 (1.59 annualised) over 24 months, SR* 0. PSR is 0.982
+    # for normal returns and 0.913 with skew -2.448 and kurtosis 10.164 (Pearson, not excess).
+    assert probabilistic_sharpe_ratio(0.458, 0.0, 24, 0.0, 3.0) == pytest.approx(0.982, abs=5e-4)
+    psr = probabilistic_sharpe_ratio(0.458, 0.0, 24, -2.448, 10.164)
+    assert psr == pytest.approx(0.913, abs=5e-4)
+    # MinTRL at 95% for an annualised SR of 2 against SR* 1: 2.73 years of daily returns,
+    # 2.83 of weekly, 3.24 of monthly, and 4.99 monthly with the HFR index's skew -0.72 and
+    # kurtosis 5.78 (59.895 months). Daily gives 2.73 with 250 or with 252 days a year.
+    for periods, skew, kurtosis, years in [
+        (252, 0.0, 3.0, 2.73),
+        (52, 0.0, 3.0, 2.83),
+        (12, 0.0, 3.0, 3.24),
+        (12, -0.72, 5.78, 4.99),
+    ]:
+        sr, benchmark = 2.0 / math.sqrt(periods), 1.0 / math.sqrt(periods)
+        bars = minimum_track_record_length(sr, benchmark, skew, kurtosis)
+        assert bars / periods == pytest.approx(years, abs=5e-3)
+
+
 def test_psr_matches_a_hand_derivation() -> None:
     # SR 0.1, SR* 0, n 101 (sqrt(n - 1) = 10), normal (skew 0, kurtosis 3):
     # factor 1 - 0 + (3 - 1)/4 * 0.01 = 1.005; z = 0.1 * 10 / sqrt(1.005) = 0.99751;
