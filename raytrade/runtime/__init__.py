@@ -1,0 +1,1 @@
+"""Ray at the edge: starting it safely, actors and trainables wrapping plain raytrade code."""
