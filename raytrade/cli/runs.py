@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import timedelta
 
 import typer
 
 from raytrade.cli.context import JsonFlag, engine_of
 from raytrade.cli.output import print_json, print_table, stdout
-from raytrade.store.repository import gate_checks, get_run, list_runs, run_metrics
+from raytrade.store.repository import gate_checks, get_run, list_runs, mark_abandoned, run_metrics
 
 app = typer.Typer(help="List and inspect recorded runs.", no_args_is_help=True)
 
@@ -47,3 +48,15 @@ def runs_show(ctx: typer.Context, run_id: int, as_json: JsonFlag = False) -> Non
     print_table("gate", ["tier", "check", "verdict", "value", "threshold", "detail"],
                 [(c.tier, c.check, c.verdict.value, "" if c.value is None else f"{c.value:.4g}",
                   c.threshold or "", c.detail) for c in checks])
+
+
+@app.command("reap")
+def runs_reap(ctx: typer.Context,
+              silent_minutes: int = typer.Option(60, min=1, help="Heartbeat older than this."),
+              as_json: JsonFlag = False) -> None:
+    """Mark `running` runs whose heartbeat went quiet (a crashed process) as failed."""
+    reaped = mark_abandoned(engine_of(ctx), timedelta(minutes=silent_minutes))
+    if as_json:
+        print_json(reaped)
+    else:
+        stdout.print(f"{len(reaped)} abandoned run(s) marked failed: {reaped}")

@@ -232,9 +232,7 @@ def _assert_promotable(session: Session, run_id: int) -> None:
     if failed or not checks:
         raise IntegrityError(f"run {run_id} has no passing gate record; it cannot be promoted")
     family = session.scalar(select(ExperimentRow.family).join(RunRow).where(RunRow.id == run_id))
-    pbo = session.scalars(select(FamilyCheckRow).where(
-        FamilyCheckRow.family == family, FamilyCheckRow.check == "pbo")
-        .order_by(FamilyCheckRow.id.desc()).limit(1)).first()
+    pbo = _latest_family_row(session, family or "", "pbo")
     if pbo is not None and pbo.verdict is Verdict.FAILED:
         raise IntegrityError(f"family {family} failed its overfitting check ({pbo.detail}); "
                              "its models are not promoted")
@@ -295,17 +293,6 @@ def record_family_check(engine: Engine, family: str, result: CheckResult) -> Non
                                    detail=result.detail, evidence=dict(result.evidence) or None))
 
 
-def latest_family_check(engine: Engine, family: str, check: str) -> CheckResult | None:
-    with transaction(engine) as session:
-        row = session.scalars(select(FamilyCheckRow).where(
-            FamilyCheckRow.family == family, FamilyCheckRow.check == check)
-            .order_by(FamilyCheckRow.id.desc()).limit(1)).first()
-        if row is None:
-            return None
-        return CheckResult(3, row.check, row.verdict, row.value, row.threshold, row.detail,
-                           row.evidence or {})
-
-
 def family_trials(engine: Engine, family: str) -> tuple[int, list[float]]:
     """Return how many runs the family has recorded (every status; replays excluded) and the
     per-bar test Sharpe ratios of those that finished."""
@@ -317,3 +304,9 @@ def family_trials(engine: Engine, family: str) -> tuple[int, list[float]]:
             MetricRow.run_id.in_(in_family), MetricRow.segment == "test",
             MetricRow.name == "sharpe_per_bar"))
         return int(count), list(sharpes)
+
+
+def _latest_family_row(session: Session, family: str, check: str) -> FamilyCheckRow | None:
+    return session.scalars(select(FamilyCheckRow).where(
+        FamilyCheckRow.family == family, FamilyCheckRow.check == check)
+        .order_by(FamilyCheckRow.id.desc()).limit(1)).first()

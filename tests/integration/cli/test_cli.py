@@ -58,6 +58,7 @@ def test_db_upgrade_then_current(cli, db_env: Path) -> None:  # type: ignore[no-
     after = json.loads(cli("db", "current", "--json").out)
     assert after["up_to_date"] and after["current"] == after["head"]
     assert json.loads(cli("runs", "ls", "--json").out) == []
+    assert json.loads(cli("runs", "reap", "--json").out) == []
 
 
 def test_import_reorders_validates_and_lists_coverage(cli, raytrade_env: Path,  # type: ignore[no-untyped-def]
