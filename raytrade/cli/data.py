@@ -11,11 +11,11 @@ import typer
 from raytrade.cli.context import JsonFlag, lake_of
 from raytrade.cli.output import print_json, print_table, progress, stdout
 from raytrade.core.types import Timeframe
-from raytrade.data.bundled import list_bundled, load_bundled
+from raytrade.data.bundled import BUNDLED_SOURCE, list_bundled, load_bundled
 from raytrade.data.imports import read_bars_file
 from raytrade.data.lake import Lake, PartitionKey
 from raytrade.data.quality import coverage
-from raytrade.data.sample import SimulatorSpec, simulate_bars
+from raytrade.data.sample import SAMPLE_SOURCE, SimulatorSpec, simulate_bars
 
 app = typer.Typer(help="Bars in the Parquet lake: import, simulate, list.", no_args_is_help=True)
 
@@ -51,7 +51,7 @@ def data_sample(
     seed: int = 0,
     signal_strength: Annotated[float, typer.Option(help="Planted signal correlation.")] = 0.0,
     signal_lookback: Annotated[int, typer.Option(help="Bars the signal looks back.")] = 1,
-    source: SourceOpt = "sample",
+    source: SourceOpt = SAMPLE_SOURCE,
     as_json: JsonFlag = False,
 ) -> None:
     """Write simulated bars (seeded, deterministic) into the lake."""
@@ -128,7 +128,7 @@ def data_bundled(
 
 def _load_bundled(lake: Lake, symbol: str, timeframe: Timeframe) -> dict[str, Any]:
     loaded = load_bundled(symbol, timeframe)  # unknown symbol: MissingDataError lists them all
-    report = lake.upsert(loaded.bars, source="bundled", timeframe=timeframe,
+    report = lake.upsert(loaded.bars, source=BUNDLED_SOURCE, timeframe=timeframe,
                          origin=loaded.origin)
     return {"symbol": symbol, "timeframe": str(timeframe), "bars": loaded.bars.height,
             "added": report.added, "fixes": list(loaded.fixes)}

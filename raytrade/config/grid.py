@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import typing
 from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
@@ -37,12 +38,19 @@ def _leaf_paths(model: type[FrozenModel], prefix: str = "") -> set[str]:
     paths: set[str] = set()
     for name, field in model.model_fields.items():
         key = prefix + (field.alias or name)
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, FrozenModel):
+        annotation = _model_of(field.annotation)
+        if annotation is not None:
             paths |= _leaf_paths(annotation, key + ".")
         else:
             paths.add(key)
     return paths
+
+
+def _model_of(annotation: Any) -> type[FrozenModel] | None:
+    """Return the config model inside `annotation` (also `Model | None`), or None."""
+    candidates = typing.get_args(annotation) or (annotation,)
+    models = [c for c in candidates if isinstance(c, type) and issubclass(c, FrozenModel)]
+    return models[0] if len(models) == 1 else None
 
 
 AXIS_KEYS = frozenset(_leaf_paths(ExperimentConfig)) - FIXED_KEYS
@@ -87,7 +95,7 @@ def _with_overrides(doc: dict[str, Any], overrides: dict[str, AxisValue]) -> dic
         node = out
         *parents, leaf = dotted.split(".")
         for part in parents:
-            node[part] = dict(node[part])
+            node[part] = dict(node.get(part) or {})  # an unset optional section starts empty
             node = node[part]
         node[leaf] = value
     return out

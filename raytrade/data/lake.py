@@ -17,12 +17,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from raytrade.config.experiment import SOURCE_PATTERN
 from raytrade.core.errors import InputError
 from raytrade.core.types import Timeframe, is_canonical_symbol
 from raytrade.data.atomic import atomic_write, exclusive, remove_stale_temporaries
 from raytrade.data.schema import BAR_COLUMNS, BAR_SCHEMA, validate_bars
 
-SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+SOURCE_NAME = re.compile(SOURCE_PATTERN)  # the same rule as an experiment's data.source
 ORIGIN_KEY = b"raytrade.origin"
 MONTH = re.compile(r"^month=(\d{4}-\d{2})\.parquet$")
 

@@ -11,22 +11,19 @@ import polars as pl
 
 from raytrade.config.experiment import DataSpec, SampleSpec
 from raytrade.core.errors import MissingDataError
-from raytrade.data.bundled import load_bundled
+from raytrade.data.bundled import BUNDLED_SOURCE, load_bundled
 from raytrade.data.lake import Lake, PartitionKey
-from raytrade.data.sample import SimulatorSpec, simulate_bars
+from raytrade.data.sample import SAMPLE_SOURCE, SimulatorSpec, simulate_bars
 from raytrade.data.schema import validate_bars
-
-SAMPLE = "sample"
-BUNDLED = "bundled"
 
 
 def load_bars(spec: DataSpec, lake: Lake) -> pl.DataFrame:
     """Return the validated, time-ordered bars of the spec's window, or raise MissingDataError."""
     start, end = spec.window()
-    if spec.source == SAMPLE:
+    if spec.source == SAMPLE_SOURCE:
         bars = simulate_bars(spec.symbol, spec.timeframe, start, end,
                              simulator_spec(spec.sample or SampleSpec()))
-    elif spec.source == BUNDLED:
+    elif spec.source == BUNDLED_SOURCE:
         bars = load_bundled(spec.symbol, spec.timeframe).bars.filter(
             pl.col("ts").is_between(start, end, closed="left"))
     else:

@@ -62,3 +62,8 @@ def test_empty_axis_is_refused(tmp_path: Path) -> None:
 def test_unknown_resource_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"resources\.gpus"):
         load_grid(_grid(tmp_path, "  data.symbol: [BTC-USD]\n", "resources: {gpus: 1}\n"))
+
+
+def test_an_optional_section_can_be_an_axis(tmp_path: Path) -> None:
+    _, trials = load_grid(_grid(tmp_path, "  data.sample.seed: [1, 2, 3]\n"))
+    assert [t.data.sample.seed for t in trials if t.data.sample] == [1, 2, 3]
