@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import polars as pl
@@ -23,7 +24,9 @@ import polars as pl
 import raytrade
 from raytrade.audit import aligned, family_returns
 from raytrade.config.experiment import ExperimentConfig
+from raytrade.core.errors import InputError
 from raytrade.core.records import Metric
+from raytrade.core.types import Verdict
 from raytrade.data.lake import Lake
 from raytrade.data.provider import load_bars
 from raytrade.data.quality import coverage
@@ -34,10 +37,13 @@ from raytrade.registry import found_hashes, promote, write_artifacts
 from raytrade.research.evaluation import CANARIES, Outcome
 from raytrade.research.evaluation import evaluate as evaluate_hypothesis
 from raytrade.research.stats import effective_number_of_trials
-from raytrade.research.training import Device
+from raytrade.research.training import Device, Trainer, train_model
+from raytrade.store.grids import finished_run_for, link_reused
 from raytrade.store.repository import (
     family_trials,
     finish_run,
+    gate_checks,
+    get_model,
     get_run,
     recorded_run,
     run_config,
@@ -57,6 +63,17 @@ class RunEnvironment:
     code_version: str
     device: Device = "cpu"
     threads: int | None = None
+    # Where features come from (the runtime's shared FeatureService) and what trains a fold
+    # (Ray Train for large data); by default computed and trained in this process.
+    features: FeatureSource | None = None
+    trainer: Trainer = train_model
+
+
+class FeatureSource(Protocol):
+    """Return `pipeline.transform` of exactly these bars, collected; `fingerprint` names them."""
+
+    def __call__(self, bars: pl.DataFrame, pipeline: FeaturePipeline,
+                 fingerprint: str) -> pl.DataFrame: ...
 
 
 @dataclass(frozen=True)
@@ -67,28 +84,45 @@ class RunResult:
     decision: GateDecision
     model_path: Path | None
     timings: dict[str, float] = field(default_factory=dict)
+    reused: bool = False  # an identical finished run was found and not run again
 
     def metric(self, segment: str, name: str) -> float:
         return next(m.value for m in self.metrics if (m.segment, m.name) == (segment, name))
 
 
-def run_experiment(cfg: ExperimentConfig, env: RunEnvironment,
-                   replay_of: int | None = None) -> RunResult:
-    """Run one experiment end to end and record it; return the metrics and the gate decision."""
+def run_experiment(cfg: ExperimentConfig, env: RunEnvironment, replay_of: int | None = None,
+                   *, grid_trial: tuple[int, int] | None = None,
+                   reuse_finished: bool = False) -> RunResult:
+    """Run one experiment end to end and record it; return the metrics and the gate decision.
+
+    `grid_trial` (grid id, trial) links the run to its grid. With `reuse_finished`, a succeeded
+    run of the same config on the same bars (same fingerprint) is returned instead of a new one.
+    """
     timings: dict[str, float] = {}
     with _timed(timings, "load"):
         bars = load_bars(cfg.data, env.lake)
+        fingerprint = bars_fingerprint(bars)
         start, end = cfg.data.window()
         cov = coverage(bars["ts"], cfg.data.symbol, cfg.data.timeframe, start, end)
         pipeline = FeaturePipeline.from_spec(cfg.features)
         if pipeline.needs_volume:  # refuse before a run is recorded: the input is at fault
             pipeline.check_volume(bars)
+    if reuse_finished:
+        done = finished_run_for(env.engine, cfg.config_hash(), fingerprint)
+        if done is not None:
+            if grid_trial is not None:
+                link_reused(env.engine, grid_trial, done)
+            return recorded_result(env.engine, done, cfg.name)
     with recorded_run(env.engine, cfg, code_version=env.code_version,
-                      data_fingerprint=bars_fingerprint(bars),
-                      feature_fingerprint=pipeline.spec_hash, versions=library_versions(),
-                      replay_of=replay_of) as run_id:
+                      data_fingerprint=fingerprint, feature_fingerprint=pipeline.spec_hash,
+                      versions=library_versions(), replay_of=replay_of,
+                      grid_trial=grid_trial) as run_id:
+        with _timed(timings, "features"):
+            features = (env.features(bars, pipeline, fingerprint) if env.features is not None
+                        else None)
         with _timed(timings, "research"):
-            outcome = evaluate_hypothesis(bars, cfg, device=env.device, threads=env.threads)
+            outcome = evaluate_hypothesis(bars, cfg, device=env.device, threads=env.threads,
+                                          features=features, trainer=env.trainer)
         run_dir = env.runs_dir / str(run_id)
         with _timed(timings, "gate"):
             hashes = write_artifacts(run_dir, _artifacts(cfg, outcome))
@@ -110,6 +144,21 @@ def run_experiment(cfg: ExperimentConfig, env: RunEnvironment,
                                  models_dir=env.models_dir,
                                  feature_metadata=outcome.pipeline.metadata())
     return RunResult(run_id, cfg.name, metrics, decision, model_path, timings)
+
+
+def recorded_result(engine: Engine, run_id: int, experiment: str) -> RunResult:
+    """Return a finished run's result as recorded in the store."""
+    checks = tuple(gate_checks(engine, run_id))
+    failed = [c.tier for c in checks if c.verdict is Verdict.FAILED]
+    decision = GateDecision(checks, min(failed) if failed else None)
+    model_path = None
+    if decision.passed:
+        try:
+            model_path = Path(get_model(engine, run_id).path)
+        except InputError:  # passed but its promotion did not complete
+            model_path = None
+    return RunResult(run_id, experiment, tuple(run_metrics(engine, run_id)), decision,
+                     model_path, reused=True)
 
 
 def _segment(metrics: tuple[Metric, ...], segment: str) -> dict[str, float]:

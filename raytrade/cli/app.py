@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from raytrade.cli import data, db, gate, models, runs
+from raytrade.cli import data, db, gate, grid, models, runs
 from raytrade.cli.context import load_settings, settings_of
 from raytrade.cli.output import print_json, print_table
 from raytrade.cli.quickstart import quickstart
@@ -26,7 +26,9 @@ app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(gate.app, name="gate")
+app.add_typer(grid.app, name="grids")
 app.command()(run)
+app.command()(grid.grid)
 app.command()(replay)
 app.command()(validate)
 app.command()(quickstart)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -22,6 +23,7 @@ from raytrade.research.split import Fold, make_folds
 from raytrade.research.training import (
     Device,
     TrainedModel,
+    Trainer,
     binary_signals,
     choose_threshold,
     multiclass_signals,
@@ -59,21 +61,31 @@ class _Fit:
 
 
 def evaluate(bars: pl.DataFrame, cfg: ExperimentConfig, *, device: Device = "cpu",
-             threads: int | None = None, canaries: bool = True) -> Outcome:
-    """Evaluate the experiment on validated, time-ordered bars of one symbol."""
+             threads: int | None = None, canaries: bool = True,
+             features: pl.DataFrame | None = None, trainer: Trainer = train_model) -> Outcome:
+    """Evaluate the experiment on validated, time-ordered bars of one symbol.
+
+    `features` is the pipeline's output for exactly these bars when it was computed elsewhere
+    (the runtime's FeatureService shares it between trials); `trainer` trains one fold.
+    """
     pipeline = FeaturePipeline.from_spec(cfg.features)
     if pipeline.needs_volume:
         pipeline.check_volume(bars)
-    design = _design(pipeline, bars)
+    if features is None:
+        features = pipeline.transform(bars.lazy()).collect()
+    elif features.height != bars.height:
+        raise ValueError(f"features hold {features.height} rows for {bars.height} bars")
+    design = _design(pipeline, features)
     folds = make_folds(design.ts, cfg.split, cfg.embargo_bars)
-    fits = [_fit_fold(design, fold, cfg, pipeline, device, threads, None) for fold in folds]
+    fit = partial(_fit_fold, design, cfg=cfg, pipeline=pipeline, device=device,
+                  threads=threads, trainer=trainer)
+    fits = [fit(fold, variant=None) for fold in folds]
     result, test_metrics = _backtest(design, folds, fits, cfg, "test")
     metrics = [Metric("data", "rows_with_features", float(design.close.size)),
                Metric("data", "folds", float(len(folds))), *fits[-1].metrics, *test_metrics]
     if canaries:
         for name, variant in _canaries(cfg).items():
-            canary_fits = [_fit_fold(design, fold, cfg, pipeline, device, threads, variant)
-                           for fold in folds]
+            canary_fits = [fit(fold, variant=variant) for fold in folds]
             metrics += _backtest(design, folds, canary_fits, cfg, f"canary.{name}")[1]
     test_rows = np.arange(folds[0].test.start, folds[-1].test.stop)
     return Outcome(pipeline, fits[-1].model, fits[-1].threshold, design.ts[test_rows], result,
@@ -119,9 +131,9 @@ def _backtest(design: _Design, folds: list[Fold], fits: list[_Fit], cfg: Experim
     return result, [Metric(segment, k, float(v)) for k, v in values.items()]
 
 
-def _design(pipeline: FeaturePipeline, bars: pl.DataFrame) -> _Design:
+def _design(pipeline: FeaturePipeline, features: pl.DataFrame) -> _Design:
     names = list(pipeline.feature_names)
-    frame = pipeline.transform(bars.lazy()).drop_nulls(names).collect()
+    frame = features.drop_nulls(names)
     ts = frame["ts"].dt.replace_time_zone(None).to_numpy()  # naive UTC datetime64[us]
     return _Design(frame.select(names).to_numpy().astype(np.float64),
                    frame["close"].to_numpy().astype(np.float64), ts)
@@ -136,15 +148,16 @@ def _labels(close: np.ndarray, cfg: ExperimentConfig) -> np.ndarray:
                           label.stop_loss or label.profit_target)
 
 
-def _fit_fold(design: _Design, fold: Fold, cfg: ExperimentConfig, pipeline: FeaturePipeline,
-              device: Device, threads: int | None, variant: LabelVariant | None) -> _Fit:
+def _fit_fold(design: _Design, fold: Fold, *, cfg: ExperimentConfig, pipeline: FeaturePipeline,
+              device: Device, threads: int | None, trainer: Trainer,
+              variant: LabelVariant | None) -> _Fit:
     x, close = design.features, design.close
     tr, va, te = (np.arange(r.start, r.stop) for r in (fold.train, fold.validation, fold.test))
     y_tr, y_va = _labels(close[tr], cfg), _labels(close[va], cfg)
     if variant is not None:
         y_tr, y_va = variant(y_tr), variant(y_va)
     keep_tr, keep_va = ~np.isnan(y_tr), ~np.isnan(y_va)
-    model = train_model(x[tr][keep_tr], y_tr[keep_tr], x[va][keep_va], y_va[keep_va],
+    model = trainer(x[tr][keep_tr], y_tr[keep_tr], x[va][keep_va], y_va[keep_va],
                         kind=cfg.model.kind, params=cfg.model.params, seed=cfg.seed,
                         feature_names=pipeline.feature_names, device=device, threads=threads)
     metrics = [Metric("train", "rows", float(keep_tr.sum())),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import xgboost as xgb
@@ -41,6 +41,15 @@ class TrainedModel:
         return bytes(self.booster.save_raw(raw_format="json"))
 
 
+class Trainer(Protocol):
+    """Anything that trains like `train_model` (the runtime adds a distributed one)."""
+
+    def __call__(self, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
+                 y_val: np.ndarray, *, kind: Kind, params: ModelParams, seed: int,
+                 feature_names: tuple[str, ...], device: Device = "cpu",
+                 threads: int | None = None) -> TrainedModel: ...
+
+
 def train_model(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
                 *, kind: Kind, params: ModelParams, seed: int, feature_names: tuple[str, ...],
                 device: Device = "cpu", threads: int | None = None) -> TrainedModel:
@@ -50,7 +59,7 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_v
     val = xgb.DMatrix(x_val, label=y_val, feature_names=names)
     history: dict[str, dict[str, list[float]]] = {}
     booster = xgb.train(
-        _xgb_params(kind, params, seed, device, threads), train,
+        xgb_params(kind, params, seed, device, threads), train,
         num_boost_round=params.num_boost_round, evals=[(val, "validation")],
         early_stopping_rounds=params.early_stopping_rounds, evals_result=history,
         verbose_eval=False)
@@ -59,8 +68,9 @@ def train_model(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_v
     return TrainedModel(booster, kind, best, feature_names, float(losses[best]))
 
 
-def _xgb_params(kind: Kind, params: ModelParams, seed: int, device: Device,
-                threads: int | None) -> dict[str, object]:
+def xgb_params(kind: Kind, params: ModelParams, seed: int, device: Device,
+               threads: int | None) -> dict[str, object]:
+    """Return the booster parameters every trainer uses (the runtime's distributed one too)."""
     objective = ({"objective": "binary:logistic", "eval_metric": "logloss"} if kind == "binary"
                  else {"objective": "multi:softprob", "num_class": 3, "eval_metric": "mlogloss"})
     return {

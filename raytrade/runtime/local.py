@@ -13,6 +13,8 @@ from typing import Any
 
 import ray
 
+from raytrade.core.errors import InputError
+
 NAMESPACE = "raytrade"
 
 
@@ -36,5 +38,44 @@ def start_local(num_cpus: int | None = None, num_gpus: int | None = None, *,
     if ray.is_initialized():
         return ray.get_runtime_context()
     return ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus,
+                    _node_ip_address="127.0.0.1",
                     include_dashboard=dashboard, dashboard_host="127.0.0.1",
                     namespace=NAMESPACE, log_to_driver=False)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def address_host(address: str) -> str:
+    """Return the host part of a Ray address (`host:port`, `ray://host:port`, `http://...`)."""
+    rest = address.split("://", 1)[-1]
+    if rest.startswith("["):
+        return rest[1:].split("]", 1)[0]
+    return rest.rsplit(":", 1)[0] if rest.count(":") == 1 else rest
+
+
+def connect(address: str | None = None, *, num_cpus: int | None = None,
+            num_gpus: int | None = None) -> bool:
+    """Join the cluster at `address` (or `RAY_ADDRESS`), or start a loopback-only local Ray.
+    Return True when a local instance was started (the caller shuts it down).
+
+    A cluster beyond this machine must use token authentication: joining one with another
+    auth mode is refused before any connection is made.
+    """
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is None:
+        start_local(num_cpus, num_gpus)
+        return True
+    host = address_host(address)
+    if (address != "auto" and host not in LOOPBACK_HOSTS
+            and os.environ.get("RAY_AUTH_MODE") != "token"):
+        raise InputError(f"joining the Ray cluster at {host} needs token authentication: set "
+                         "RAY_AUTH_MODE=token and the cluster's token (see docs/deploy.md)")
+    ray.init(address=address, namespace=NAMESPACE, log_to_driver=False)
+    return False
+
+
+def shutdown() -> None:
+    ray.shutdown()

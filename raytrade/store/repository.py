@@ -25,6 +25,8 @@ from raytrade.store.tables import (
     ExperimentRow,
     FamilyCheckRow,
     GateCheckRow,
+    GridRow,
+    GridTrialRow,
     MetricRow,
     ModelArtifactRow,
     RunRow,
@@ -68,8 +70,10 @@ def ensure_experiment(engine: Engine, cfg: ExperimentConfig) -> int:
 
 def start_run(engine: Engine, cfg: ExperimentConfig, *, code_version: str,
               data_fingerprint: str | None = None, feature_fingerprint: str | None = None,
-              versions: dict[str, str] | None = None, replay_of: int | None = None) -> int:
-    """Commit a `running` row for a new run of `cfg` and return its id."""
+              versions: dict[str, str] | None = None, replay_of: int | None = None,
+              grid_trial: tuple[int, int] | None = None) -> int:
+    """Commit a `running` row for a new run of `cfg` and return its id; a grid's trial is
+    linked to its run in the same transaction."""
     experiment_id = ensure_experiment(engine, cfg)
     with transaction(engine) as session:
         row = RunRow(experiment_id=experiment_id, status=RunStatus.RUNNING, seed=cfg.seed,
@@ -78,7 +82,19 @@ def start_run(engine: Engine, cfg: ExperimentConfig, *, code_version: str,
                      versions=versions, replay_of=replay_of)
         session.add(row)
         session.flush()
+        if grid_trial is not None:
+            link_trial(session, grid_trial, row.id)
         return row.id
+
+
+def link_trial(session: Session, grid_trial: tuple[int, int], run_id: int,
+                reused: bool = False) -> None:
+    grid_id, trial = grid_trial
+    linked = session.execute(
+        update(GridTrialRow).where(GridTrialRow.grid_id == grid_id, GridTrialRow.trial == trial)
+        .values(run_id=run_id, reused=reused).returning(GridTrialRow.trial))
+    if linked.scalar_one_or_none() is None:
+        raise IntegrityError(f"grid {grid_id} has no trial {trial}")
 
 
 def heartbeat(engine: Engine, run_id: int) -> None:
@@ -128,12 +144,12 @@ def _claim(session: Session, run_id: int, status: RunStatus, error: str | None) 
 @contextmanager
 def recorded_run(engine: Engine, cfg: ExperimentConfig, *, code_version: str,
                  data_fingerprint: str | None = None, feature_fingerprint: str | None = None,
-                 versions: dict[str, str] | None = None,
-                 replay_of: int | None = None) -> Iterator[int]:
+                 versions: dict[str, str] | None = None, replay_of: int | None = None,
+                 grid_trial: tuple[int, int] | None = None) -> Iterator[int]:
     """Start a run; if the body raises, record the run as failed with the error and re-raise."""
     run_id = start_run(engine, cfg, code_version=code_version, data_fingerprint=data_fingerprint,
                        feature_fingerprint=feature_fingerprint, versions=versions,
-                       replay_of=replay_of)
+                       replay_of=replay_of, grid_trial=grid_trial)
     try:
         yield run_id
     except BaseException as exc:
@@ -294,12 +310,17 @@ def record_family_check(engine: Engine, family: str, result: CheckResult) -> Non
 
 
 def family_trials(engine: Engine, family: str) -> tuple[int, list[float]]:
-    """Return how many runs the family has recorded (every status; replays excluded) and the
-    per-bar test Sharpe ratios of those that finished."""
+    """Return how many trials the family has (its runs of every status, replays excluded, plus
+    the trials of running grids that have no run yet) and the per-bar test Sharpe ratios of
+    the runs that finished."""
     with transaction(engine) as session:
         in_family = (select(RunRow.id).join(ExperimentRow)
                      .where(ExperimentRow.family == family, RunRow.replay_of.is_(None)))
         count = session.scalar(select(func.count()).select_from(in_family.subquery())) or 0
+        count += session.scalar(
+            select(func.count()).select_from(GridTrialRow).join(GridRow)
+            .where(GridRow.family == family, GridRow.status == RunStatus.RUNNING,
+                   GridTrialRow.run_id.is_(None))) or 0
         sharpes = session.scalars(select(MetricRow.value).where(
             MetricRow.run_id.in_(in_family), MetricRow.segment == "test",
             MetricRow.name == "sharpe_per_bar"))

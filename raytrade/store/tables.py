@@ -170,3 +170,45 @@ class ModelArtifactRow(Table):
     sha256: Mapped[str] = mapped_column(String(64))
     feature_metadata: Mapped[dict[str, Any]]
     promoted_at: Mapped[datetime] = _created()
+
+
+class GridRow(Table):
+    """One execution of a grid file: its trials are rows of `grid_trials`, linked to their runs.
+
+    While a grid runs, its trials that have no run yet still count as trials of the family
+    (tier 3's trial count must not grow as the grid goes on)."""
+
+    __tablename__ = "grids"
+
+    id: Mapped[int] = _id()
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    family: Mapped[str] = mapped_column(String(100), index=True)
+    config: Mapped[dict[str, Any]]  # the grid file as validated
+    config_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[RunStatus] = mapped_column(
+        Enum(RunStatus, native_enum=False, length=16, name="status", create_constraint=True,
+             values_callable=lambda e: [m.value for m in e]))
+    started_at: Mapped[datetime] = _created()
+    finished_at: Mapped[datetime | None]
+    code_version: Mapped[str] = mapped_column(String(80))
+    cluster: Mapped[str] = mapped_column(String(255))  # "local" or the address joined
+    resources: Mapped[dict[str, Any]]  # what each trial was granted (after any GPU drop)
+    leaderboard: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    resumes: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+
+    __table_args__ = (
+        CheckConstraint("(status = 'running') = (finished_at IS NULL)", name="finished_iff_done"),
+    )
+
+
+class GridTrialRow(Table):
+    __tablename__ = "grid_trials"
+
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    trial: Mapped[int] = mapped_column(primary_key=True)  # position in the grid's expansion
+    name: Mapped[str] = mapped_column(String(100))
+    config_hash: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    reused: Mapped[bool] = mapped_column(server_default="false")  # a finished run, not re-run
