@@ -9,10 +9,11 @@ from raytrade.cli.output import print_error
 from raytrade.core.errors import RaytradeError
 
 
-def main() -> None:
-    """Run the CLI; expected failures print one sentence, never a traceback."""
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI (on `argv`, else the process's arguments); expected failures print one
+    sentence, never a traceback."""
     try:
-        app()
+        app(args=argv, prog_name="raytrade")
     except RaytradeError as exc:
         print_error(str(exc))
         sys.exit(exc.exit_code)
