@@ -15,7 +15,8 @@ from raytrade.config.errors_format import problems_from
 from raytrade.config.experiment import NAME_PATTERN, PATTERN_HINTS, ExperimentConfig
 from raytrade.core.errors import ConfigError, ConfigProblem
 
-AxisValue = str | int | float | bool
+Scalar = str | int | float | bool
+AxisValue = Scalar | tuple[Scalar, ...]  # a list value, e.g. features.groups: [returns, trend]
 FIXED_KEYS = frozenset({"name", "family"})  # a grid's trials share one family by construction
 MAX_NAME = 100
 
@@ -103,12 +104,16 @@ def _with_overrides(doc: dict[str, Any], overrides: dict[str, AxisValue]) -> dic
 
 def trial_name(base_name: str, values: tuple[AxisValue, ...]) -> str:
     """Return a readable, valid experiment name for one trial, e.g. `btc-momentum.eth-usd.12`."""
-    parts = [re.sub(r"[^a-z0-9_]+", "-", str(v).lower()).strip("-") or "x" for v in values]
+    parts = [re.sub(r"[^a-z0-9_]+", "-", _text(v).lower()).strip("-") or "x" for v in values]
     name = ".".join([base_name, *parts])
     if len(name) <= MAX_NAME:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:10]
     return f"{name[: MAX_NAME - 11]}.{digest}"
+
+
+def _text(value: AxisValue) -> str:
+    return "_".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def _trial_error(problems: list[ConfigProblem], keys: list[str],

@@ -67,3 +67,22 @@ def test_unknown_resource_key_is_refused(tmp_path: Path) -> None:
 def test_an_optional_section_can_be_an_axis(tmp_path: Path) -> None:
     _, trials = load_grid(_grid(tmp_path, "  data.sample.seed: [1, 2, 3]\n"))
     assert [t.data.sample.seed for t in trials if t.data.sample] == [1, 2, 3]
+
+
+def test_a_list_valued_axis_varies_feature_groups(tmp_path: Path) -> None:
+    base = BASE.replace("features: {set: crypto}", "features: {groups: [returns]}")
+    (tmp_path / "base.yaml").write_text(base)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("name: momo-grid\nbase: base.yaml\naxes:\n"
+                    "  features.groups: [[returns, momentum], [trend], [returns, volatility]]\n")
+    _, trials = load_grid(grid)
+    assert [t.features.groups for t in trials] == [
+        ("returns", "momentum"), ("trend",), ("returns", "volatility")]
+    assert [t.name for t in trials] == ["momo.returns_momentum", "momo.trend",
+                                        "momo.returns_volatility"]
+
+
+def test_a_list_axis_that_breaks_a_rule_names_the_trial(tmp_path: Path) -> None:
+    both = r"found both .set. and .groups.*in the trial features.groups=\('trend',\)"
+    with pytest.raises(ConfigError, match=both):
+        load_grid(_grid(tmp_path, "  features.groups: [[trend]]\n"))  # base also names a set
