@@ -15,26 +15,21 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
+from scratch_store import scratch_store
 
 from raytrade.config.experiment import ExperimentConfig
 from raytrade.config.loader import load_experiment
 from raytrade.core.types import Verdict
 from raytrade.data.lake import Lake
 from raytrade.runner import RunEnvironment, run_experiment
-from raytrade.store.migrate import upgrade
-from raytrade.store.session import make_engine
 
 ROOT = Path(__file__).parents[1]
-ADMIN = "host=127.0.0.1 port=5432 dbname=postgres"
 SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD", "AAPL", "MSFT")
 TIMEFRAMES = ({"timeframe": "5m", "start": "2024-01-01", "end": "2024-03-31"},
               {"timeframe": "15m", "start": "2023-07-01", "end": "2024-03-31"},
@@ -92,25 +87,14 @@ def main() -> int:
     parser.add_argument("--noise", type=int, default=100)
     parser.add_argument("--planted", type=int, default=30)
     args = parser.parse_args()
-    name = f"rt_fp_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    try:
-        engine = make_engine(f"postgresql+psycopg://{os.environ.get('USER', 'root')}"
-                             f"@127.0.0.1:5432/{name}")
-        upgrade(engine)
-        with tempfile.TemporaryDirectory() as tmp:
-            env = RunEnvironment(engine=engine, lake=Lake(Path(tmp) / "lake"),
-                                 runs_dir=Path(tmp) / "runs", models_dir=Path(tmp) / "models",
-                                 code_version="bench")
-            began = time.perf_counter()
-            noise = tally(noise_configs(args.noise), env)
-            planted = tally(planted_configs(args.planted), env)
-            seconds = time.perf_counter() - began
-        engine.dispose()
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+    with scratch_store("rt_fp") as (engine, _), tempfile.TemporaryDirectory() as tmp:
+        env = RunEnvironment(engine=engine, lake=Lake(Path(tmp) / "lake"),
+                             runs_dir=Path(tmp) / "runs", models_dir=Path(tmp) / "models",
+                             code_version="bench")
+        began = time.perf_counter()
+        noise = tally(noise_configs(args.noise), env)
+        planted = tally(planted_configs(args.planted), env)
+        seconds = time.perf_counter() - began
     for label, counts in (("noise", noise), ("planted (0.15, lookback 12)", planted)):
         print(f"{label}: {counts['runs']} runs; passed tier 1: {counts['tier1']}, "
               f"tiers 1-2: {counts['tier2']}, all three tiers: {counts['all']}")

@@ -17,12 +17,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
-import psycopg
 import xgboost as xgb
+from scratch_store import scratch_store
 
 from raytrade.config.experiment import ExperimentConfig
 from raytrade.config.loader import load_experiment
@@ -31,12 +30,9 @@ from raytrade.data.provider import load_bars
 from raytrade.features.pipeline import FeaturePipeline
 from raytrade.research.labels import binary_labels
 from raytrade.runner import RunEnvironment, run_experiment
-from raytrade.store.migrate import upgrade
-from raytrade.store.session import make_engine
 
 ROOT = Path(__file__).parents[1]
 TARGET_S = 5.0
-ADMIN = "host=127.0.0.1 port=5432 dbname=postgres"
 
 
 def year_config() -> ExperimentConfig:
@@ -79,27 +75,13 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     cfg = year_config()
-    name = f"rt_bench_{uuid.uuid4().hex[:8]}"
-    url = os.environ.get("RAYTRADE_DATABASE_URL")
-    if url is None:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-        url = f"postgresql+psycopg://{os.environ.get('USER', 'root')}@127.0.0.1:5432/{name}"
-    try:
-        engine = make_engine(url)
-        upgrade(engine)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "year.yaml"
-            path.write_text(cfg.model_dump_json(by_alias=True))  # JSON is YAML
-            env = RunEnvironment(engine=engine, lake=Lake(Path(tmp) / "lake"),
-                                 runs_dir=Path(tmp) / "runs", models_dir=Path(tmp) / "models",
-                                 code_version="bench")
-            runs = [timed_run(path, env) for _ in range(args.repeat)]
-        engine.dispose()
-    finally:
-        if "RAYTRADE_DATABASE_URL" not in os.environ:
-            with psycopg.connect(ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+    with scratch_store("rt_bench") as (engine, _), tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "year.yaml"
+        path.write_text(cfg.model_dump_json(by_alias=True))  # JSON is YAML
+        env = RunEnvironment(engine=engine, lake=Lake(Path(tmp) / "lake"),
+                             runs_dir=Path(tmp) / "runs", models_dir=Path(tmp) / "models",
+                             code_version="bench")
+        runs = [timed_run(path, env) for _ in range(args.repeat)]
     fit = statistics.median(baseline_fit(cfg) for _ in range(args.repeat))
     bars = load_bars(cfg.data, Lake(Path(tempfile.mkdtemp()))).height
     print(f"one experiment, {bars} bars of 5m BTC-USD, median of {args.repeat} runs:")

@@ -24,7 +24,6 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from arch.bootstrap import StationaryBootstrap, optimal_block_length
 from scipy import stats
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
@@ -208,6 +207,8 @@ def sharpe_bootstrap_interval(
         raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
     if float(r.std(ddof=1)) <= _STD_FLOOR:
         return SharpeInterval(0.0, 0.0)
+    from arch.bootstrap import StationaryBootstrap  # 1-2 s to import: only when bootstrapping
+
     # arch types block_size as int but only uses 1/block_size: a mean length may be fractional.
     bootstrap = StationaryBootstrap(
         bootstrap_block_length(r), r, seed=np.random.default_rng(seed)  # type: ignore[arg-type]
@@ -225,6 +226,8 @@ def bootstrap_block_length(returns: FloatArray) -> float:
     2004; Patton, Politis & White 2009) for the returns and for their squared deviations, since
     the Sharpe ratio depends on the mean and on the variance; clipped to [1, n].
     """
+    from arch.bootstrap import optimal_block_length
+
     r = _as_returns(returns, min_obs=MIN_BOOTSTRAP_OBS)
     series = np.column_stack([r, (r - r.mean()) ** 2])
     with np.errstate(divide="ignore", invalid="ignore"):  # a constant column gives NaN
