@@ -212,3 +212,61 @@ class GridTrialRow(Table):
     config_hash: Mapped[str] = mapped_column(String(64))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     reused: Mapped[bool] = mapped_column(server_default="false")  # a finished run, not re-run
+
+
+class CollectorStateRow(Table):
+    """A collector's watermark for its partition: every bar before it is durable in the lake.
+    Advanced only after the lake write is on disk, so a restart resumes without loss."""
+
+    __tablename__ = "collector_state"
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(40), primary_key=True)
+    timeframe: Mapped[str] = mapped_column(String(8), primary_key=True)
+    watermark: Mapped[datetime]  # exclusive: the open time of the next bar to collect
+    bars_written: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _created()
+
+
+class DataGapRow(Table):
+    """A window of missing bars that gap filling could not fill from any source (or did)."""
+
+    __tablename__ = "data_gaps"
+
+    id: Mapped[int] = _id()
+    source: Mapped[str] = mapped_column(String(40))
+    symbol: Mapped[str] = mapped_column(String(40))
+    timeframe: Mapped[str] = mapped_column(String(8))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    bars: Mapped[int]  # bars the calendar expects in [start, end)
+    tried: Mapped[dict[str, Any]]  # fallback sources tried and what each returned
+    filled_bars: Mapped[int] = mapped_column(server_default="0")
+    recorded_at: Mapped[datetime] = _created()
+
+    __table_args__ = (
+        UniqueConstraint("source", "symbol", "timeframe", "start"),
+        CheckConstraint('"end" > start', name="window_order"),
+    )
+
+
+class DataCoverageRow(Table):
+    """A quality report of one partition over a window, as computed at `computed_at`."""
+
+    __tablename__ = "data_coverage"
+
+    id: Mapped[int] = _id()
+    source: Mapped[str] = mapped_column(String(40))
+    symbol: Mapped[str] = mapped_column(String(40))
+    timeframe: Mapped[str] = mapped_column(String(8))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    coverage: Mapped[float] = mapped_column(Float)
+    expected: Mapped[int] = mapped_column(BigInteger)
+    bars: Mapped[int] = mapped_column(BigInteger)
+    report: Mapped[dict[str, Any]]
+    computed_at: Mapped[datetime] = _created()
+
+    __table_args__ = (Index("ix_data_coverage_partition", "source", "symbol", "timeframe",
+                            "computed_at"),)
