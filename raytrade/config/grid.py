@@ -22,10 +22,16 @@ MAX_NAME = 100
 
 
 class Resources(FrozenModel):
-    """What one trial asks of the cluster; GPU asks are dropped when the cluster has none."""
+    """What one trial asks of the cluster; GPU asks are dropped when the cluster has none.
+
+    With `train_workers` > 1, a trial whose training rows reach `distributed_min_rows` trains
+    with Ray Train's XGBoostTrainer on that many workers, each with `cpu` CPUs (and `gpu`).
+    """
 
     cpu: float = Field(1.0, gt=0.0, le=64.0)
     gpu: float = Field(0.0, ge=0.0, le=8.0)
+    train_workers: int = Field(1, ge=1, le=64)
+    distributed_min_rows: int = Field(1_000_000, ge=1)
 
 
 class GridConfig(FrozenModel):

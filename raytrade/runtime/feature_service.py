@@ -38,9 +38,13 @@ class FeatureService:
         self._metrics = CacheMetrics()
 
     def features(self, fingerprint: str, metadata: dict[str, Any],
-                 bars: list[ray.ObjectRef[Any]]) -> list[ray.ObjectRef[Any]]:
+                 bars: list[ray.ObjectRef[Any]], code_version: str) -> list[ray.ObjectRef[Any]]:
         """Return [ref of the Arrow table] of the pipeline's output for the bars `fingerprint`
-        names; `bars` (a ref in a list, so it is only fetched on a miss) are those bars."""
+        names; `bars` (a ref in a list, so it is only fetched on a miss) are those bars. A
+        caller running other raytrade code is refused: it computes its own features."""
+        if code_version != self._code_version:
+            raise RuntimeError(f"this FeatureService runs raytrade {self._code_version}, the "
+                               f"caller {code_version}")
         pipeline = FeaturePipeline.from_metadata(metadata)
         key = (fingerprint, pipeline.spec_hash)
         if key in self._cache:
@@ -89,14 +93,16 @@ def feature_service(code_version: str, max_bytes: int = DEFAULT_MAX_BYTES) -> An
 class SharedFeatures:
     """A runner FeatureSource that asks the FeatureService; on any Ray failure it computes."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Any, code_version: str) -> None:
         self._service = service
+        self._code_version = code_version
 
     def __call__(self, bars: pl.DataFrame, pipeline: FeaturePipeline,
                  fingerprint: str) -> pl.DataFrame:
         try:
             refs: list[ray.ObjectRef[Any]] = ray.get(self._service.features.remote(
-                fingerprint, pipeline.metadata(), [ray.put(bars.to_arrow())]))
+                fingerprint, pipeline.metadata(), [ray.put(bars.to_arrow())],
+                self._code_version))
             table = ray.get(refs[0])
         except RayError as exc:
             log.warning("FeatureService unavailable (%s); computing features locally",

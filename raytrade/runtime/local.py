@@ -12,8 +12,9 @@ import os
 from typing import Any
 
 import ray
+from ray._private import ray_constants
 
-from raytrade.core.errors import InputError
+from raytrade.core.errors import InputError, RaytradeError
 
 NAMESPACE = "raytrade"
 
@@ -37,6 +38,11 @@ def start_local(num_cpus: int | None = None, num_gpus: int | None = None, *,
     os.environ.update(loopback_environment())
     if ray.is_initialized():
         return ray.get_runtime_context()
+    if ray_constants.ENABLE_RAY_CLUSTER:  # read once, when ray was first imported
+        raise RaytradeError(
+            "ray was imported before raytrade.runtime with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER "
+            "unset, so a local Ray would listen on every interface: import raytrade.runtime "
+            "first or set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before starting Python")
     return ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus,
                     _node_ip_address="127.0.0.1",
                     include_dashboard=dashboard, dashboard_host="127.0.0.1",

@@ -26,8 +26,9 @@ from raytrade.config.grid import GridConfig, Resources
 from raytrade.core.errors import InputError, MissingDataError
 from raytrade.core.records import CheckResult
 from raytrade.data.lake import Lake
-from raytrade.research.training import Device
+from raytrade.research.training import Device, Trainer, train_model
 from raytrade.runner import RunEnvironment, RunResult, run_experiment
+from raytrade.runtime.distributed import distributed_trainer
 from raytrade.runtime.feature_service import SERVICE_NAME, SharedFeatures, feature_service
 from raytrade.runtime.local import NAMESPACE
 from raytrade.runtime.metrics import TrialMetrics
@@ -58,6 +59,7 @@ class GridPlan:
     code_version: str
     resume: bool
     share_features: bool
+    resources: Resources
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class TrialEvent:
     sharpe: float | None
     seconds: float | None
     error: str | None
+    node: str | None = None  # the Ray node id it ran on; None when its worker failed
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,23 @@ def effective_resources(asked: Resources, cluster: dict[str, float],
     if not any(cpus >= asked.cpu for cpus in node_cpus):
         raise InputError(f"each trial asks cpu: {asked.cpu} but no node has that many CPUs "
                          f"(largest: {max(node_cpus, default=0)}): it could never start")
+    if asked.train_workers * asked.cpu > cluster.get("CPU", 0.0):
+        raise InputError(f"train_workers: {asked.train_workers} x cpu: {asked.cpu} is more than "
+                         f"the cluster's {cluster.get('CPU', 0.0)} CPUs")
     return asked, warnings
+
+
+def trial_request(resources: Resources, cluster_cpus: float) -> tuple[dict[str, float], int | None]:
+    """Return what one trial reserves and how many trials may run at once (None: no limit).
+
+    A trial that trains with Ray Train must not hold CPUs while its workers wait for them
+    (it would deadlock the cluster): it reserves a token of memory only, and the number of
+    concurrent trials is what the cluster's CPUs allow for their workers.
+    """
+    if resources.train_workers == 1:
+        return {"cpu": resources.cpu, "gpu": resources.gpu}, None
+    per_trial = resources.train_workers * resources.cpu
+    return {"cpu": 0, "memory": 2**20}, max(1, int(cluster_cpus // per_trial))
 
 
 def run_grid(grid: GridConfig, trials: Sequence[ExperimentConfig], stores: GridStores, *,
@@ -145,14 +164,16 @@ def run_grid(grid: GridConfig, trials: Sequence[ExperimentConfig], stores: GridS
                          resumes=previous.id if previous else None)
     plan = GridPlan(grid_id, grid.name, tuple(t.canonical_json() for t in trials),
                     stores.database_url, str(stores.lake_root), str(stores.runs_dir),
-                    str(stores.models_dir), stores.code_version, resume, share_features)
+                    str(stores.models_dir), stores.code_version, resume, share_features,
+                    resources)
     service = feature_service(stores.code_version) if share_features else None
+    stats_before: Any = service.stats.remote() if service is not None else None  # not awaited
     progress = _Progress(stores, plan, trials, on_event)
-    trainable = tune.with_resources(tune.with_parameters(_trial, plan=plan),
-                                    {"cpu": resources.cpu, "gpu": resources.gpu})
+    request, concurrent = trial_request(resources, cluster.get("CPU", 0.0))
+    trainable = tune.with_resources(tune.with_parameters(_trial, plan=plan), request)
     tuner = tune.Tuner(
         trainable, param_space={"trial": tune.grid_search(list(range(len(trials))))},
-        tune_config=tune.TuneConfig(reuse_actors=True,
+        tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=concurrent,
                                     trial_name_creator=lambda t: _label(t, trials),
                                     trial_dirname_creator=lambda t: _label(t, trials)),
         run_config=tune.RunConfig(
@@ -164,12 +185,20 @@ def run_grid(grid: GridConfig, trials: Sequence[ExperimentConfig], stores: GridS
         finish_grid(stores.engine, grid_id, leaderboard=leaderboard(stores.engine, grid_id),
                     error=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         raise
-    features = ray.get(service.stats.remote()) if service is not None else {}
+    features: dict[str, int] = {}
+    if service is not None:
+        features = _difference(ray.get(service.stats.remote()), ray.get(stats_before))
     pbo = _family_pbo(stores.engine, family, trials[0].gate.max_pbo)
     board = leaderboard(stores.engine, grid_id)
     finish_grid(stores.engine, grid_id, leaderboard=board)
     timings = {"wall_s": time.perf_counter() - began, **progress.timings(began)}
     return GridReport(grid_id, board, resources, warnings, pbo, timings, features)
+
+
+def _difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    """Return this grid's share of the service's counters (it may have served others)."""
+    counted = ("hits", "misses", "evictions")
+    return {k: v - before.get(k, 0) if k in counted else v for k, v in after.items()}
 
 
 def _family_pbo(engine: Engine, family: str, max_pbo: float) -> CheckResult | None:
@@ -203,8 +232,10 @@ def _trial(config: dict[str, Any], plan: GridPlan) -> None:
         engine=engine, lake=Lake(Path(plan.lake_root)), runs_dir=Path(plan.runs_dir),
         models_dir=Path(plan.models_dir), code_version=plan.code_version, device=device,
         threads=max(1, math.floor(granted.get("CPU", 1.0))),
-        features=(SharedFeatures(ray.get_actor(SERVICE_NAME, namespace=NAMESPACE))
-                  if plan.share_features else None))
+        features=(SharedFeatures(ray.get_actor(SERVICE_NAME, namespace=NAMESPACE),
+                                 plan.code_version)
+                  if plan.share_features else None),
+        trainer=_trainer(plan.resources))
     report: dict[str, Any] = {"node": ray.get_runtime_context().get_node_id(),
                               "device": device}
     try:
@@ -222,6 +253,15 @@ def _trial(config: dict[str, Any], plan: GridPlan) -> None:
     finally:
         engine.dispose()
     tune.report(report | {"seconds": time.perf_counter() - began})
+
+
+def _trainer(resources: Resources) -> Trainer:
+    if resources.train_workers == 1:
+        return train_model
+    return distributed_trainer(resources.train_workers,
+                               min_rows=max(resources.distributed_min_rows,
+                                            resources.train_workers),
+                               use_gpu=resources.gpu > 0, cpus_per_worker=resources.cpu)
 
 
 def _result_fields(result: RunResult) -> dict[str, Any]:
@@ -256,7 +296,7 @@ class _Progress(tune.Callback):
         index = int(trial.config["trial"])
         self._emit(index, result.get("run_id"), str(result.get("status", "finished")),
                    bool(result.get("passed")), result.get("failed_tier"), result.get("sharpe"),
-                   result.get("seconds"), result.get("error"))
+                   result.get("seconds"), result.get("error"), result.get("node"))
 
     def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial,
                        **info: Any) -> None:
@@ -265,16 +305,17 @@ class _Progress(tune.Callback):
         run_id = record_failed_trial(self._stores.engine, (self._plan.grid_id, index),
                                      self._trials[index], code_version=self._plan.code_version,
                                      error=error)
-        self._emit(index, run_id, "failed", False, None, None, None, error)
+        TrialMetrics(self._plan.grid_name).on_failure()  # the worker could not count it
+        self._emit(index, run_id, "failed", False, None, None, None, error, None)
 
     def _emit(self, index: int, run_id: int | None, status: str, passed: bool,
               failed_tier: int | None, sharpe: float | None, seconds: float | None,
-              error: str | None) -> None:
+              error: str | None, node: str | None) -> None:
         self._done += 1
         if self._on_event is not None:
             self._on_event(TrialEvent(self._done, len(self._trials), index,
                                       self._trials[index].name, run_id, status, passed,
-                                      failed_tier, sharpe, seconds, error))
+                                      failed_tier, sharpe, seconds, error, node))
 
     def timings(self, began: float) -> dict[str, float]:
         if self._first_start is None:

@@ -124,7 +124,8 @@ def test_gpu_asks_are_dropped_with_one_warning_and_impossible_asks_refused(
     report = run_grid(grid, trials, _stores(engine, tmp_path), on_warning=warnings.append)
     assert len(warnings) == 1 and "no GPU" in warnings[0]
     assert report.resources == Resources(cpu=1, gpu=0)
-    assert get_grid(engine, report.grid_id).resources == {"cpu": 1.0, "gpu": 0.0}
+    assert get_grid(engine, report.grid_id).resources == report.resources.model_dump()
+    assert report.resources.gpu == 0.0
     assert [r.status for r in report.board] == ["succeeded"]
     with pytest.raises(InputError, match="no node has that many CPUs"):
         effective_resources(Resources(cpu=4), {"CPU": 2.0}, [2.0])
@@ -146,3 +147,19 @@ def test_the_store_url_and_its_password_never_reach_tunes_files(
     assert written, "Tune wrote no experiment state"
     leaks = [p for p in written if b"tr4d3-s3cr3t" in p.read_bytes()]
     assert leaks == []
+
+
+def test_a_trial_over_distributed_min_rows_trains_on_ray_train_without_deadlock(
+        ray_local: None, engine: Engine, tmp_path: Path) -> None:
+    """Each trial's training needs both CPUs for its two Ray Train workers: trials reserve no
+    CPU themselves (else they would hold what their workers wait for) and run one at a time."""
+    from raytrade.runtime.tune import run_grid, trial_request
+    grid, trials = load_grid(_grid(tmp_path, {"label.holding_period": [3]}, resources={
+        "cpu": 1, "train_workers": 2, "distributed_min_rows": 100}))
+    assert trial_request(grid.resources, 2.0) == ({"cpu": 0, "memory": 2**20}, 1)
+    report = run_grid(grid, trials, _stores(engine, tmp_path), share_features=False)
+    [row] = report.board
+    assert row.status == "succeeded", row.error
+    with pytest.raises(InputError, match="more than the cluster's"):
+        from raytrade.runtime.tune import effective_resources
+        effective_resources(Resources(cpu=1, train_workers=3), {"CPU": 2.0}, [2.0])

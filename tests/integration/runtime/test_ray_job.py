@@ -122,3 +122,19 @@ def test_ray_started_like_the_cli_binds_to_loopback_without_any_ray_variable_set
                           text=True, timeout=120, check=True)
     gcs, node_ip = done.stdout.split()[-2:]
     assert gcs.startswith("127.0.0.1:") and node_ip == "127.0.0.1"
+
+
+def test_a_local_ray_is_refused_when_ray_was_imported_too_early_to_stay_on_loopback() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    script = ("import ray\n"  # fixes Ray's cluster mode before raytrade can set it
+              "from raytrade.core.errors import RaytradeError\n"
+              "from raytrade.runtime.local import start_local\n"
+              "try:\n"
+              "    start_local(num_cpus=1)\n"
+              "except RaytradeError as exc:\n"
+              "    print('refused:', exc)\n"
+              "print('initialized:', ray.is_initialized())\n")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert "refused: ray was imported before raytrade.runtime" in done.stdout
+    assert "initialized: False" in done.stdout
