@@ -24,9 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
+from scipy.special import ndtr, ndtri  # the normal CDF and its inverse
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -68,7 +66,7 @@ def minimum_track_record_length(
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     if sr <= sr_benchmark:
         return math.inf
-    z = float(stats.norm.ppf(1.0 - alpha))
+    z = float(ndtri(1.0 - alpha))
     return 1.0 + _sr_variance_factor(sr, skew, kurtosis) * (z / (sr - sr_benchmark)) ** 2
 
 
@@ -83,7 +81,7 @@ def expected_max_sharpe(n_trials: int, trials_sr_variance: float) -> float:
         raise ValueError(f"n_trials must be at least 2, got {n_trials}")
     if not (math.isfinite(trials_sr_variance) and trials_sr_variance >= 0.0):
         raise ValueError(f"trials_sr_variance must be finite and >= 0, got {trials_sr_variance}")
-    quantiles = stats.norm.ppf([1.0 - 1.0 / n_trials, 1.0 - 1.0 / (n_trials * math.e)])
+    quantiles = ndtri(np.array([1.0 - 1.0 / n_trials, 1.0 - 1.0 / (n_trials * math.e)]))
     z_max = (1.0 - EULER_GAMMA) * float(quantiles[0]) + EULER_GAMMA * float(quantiles[1])
     return math.sqrt(trials_sr_variance) * z_max
 
@@ -118,7 +116,11 @@ def sharpe_ratio_stats(returns: FloatArray) -> tuple[float, float, float, int]:
     if std <= _STD_FLOOR:
         return 0.0, 0.0, 3.0, r.size
     sr = float(r.mean()) / std
-    return sr, float(stats.skew(r)), float(stats.kurtosis(r, fisher=False)), r.size
+    centred = r - r.mean()
+    m2 = float(np.mean(centred**2))
+    skew = float(np.mean(centred**3)) / m2**1.5 if m2 > 0 else 0.0
+    kurtosis = float(np.mean(centred**4)) / m2**2 if m2 > 0 else 3.0
+    return sr, skew, kurtosis, r.size  # scipy.stats' biased estimators, as the papers use
 
 
 @dataclass(frozen=True, eq=False)
@@ -253,6 +255,9 @@ def effective_number_of_trials(returns_matrix: FloatArray, threshold: float = 0.
         return 1
     distance = np.clip(1.0 - _correlation(matrix), 0.0, 2.0)
     np.fill_diagonal(distance, 0.0)
+    from scipy.cluster.hierarchy import fcluster, linkage  # ~0.3 s to import: only here
+    from scipy.spatial.distance import squareform
+
     tree = linkage(squareform(distance, checks=False), method="complete")
     return int(np.unique(fcluster(tree, t=threshold, criterion="distance")).size)
 
@@ -266,7 +271,7 @@ def _psr(excess: float, n_obs: float, factor: float) -> float:
     """Return Φ(excess·√(n − 1)/√factor); factor is 0 only at the edge of possible moments."""
     if factor <= 0.0:
         return 1.0 if excess > 0.0 else 0.0 if excess < 0.0 else 0.5
-    return float(stats.norm.cdf(excess * math.sqrt(n_obs - 1.0) / math.sqrt(factor)))
+    return float(ndtr(excess * math.sqrt(n_obs - 1.0) / math.sqrt(factor)))
 
 
 def _check_moments(sr: float, sr_benchmark: float, skew: float, kurtosis: float) -> None:
