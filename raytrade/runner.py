@@ -24,12 +24,12 @@ import polars as pl
 import raytrade
 from raytrade.audit import aligned, family_returns
 from raytrade.config.experiment import ExperimentConfig
-from raytrade.core.errors import InputError
+from raytrade.core.errors import InputError, MissingDataError
 from raytrade.core.records import Metric
 from raytrade.core.types import Verdict
 from raytrade.data.lake import Lake
 from raytrade.data.provider import load_bars
-from raytrade.data.quality import coverage
+from raytrade.data.quality import coverage_message, quality_report
 from raytrade.features.pipeline import FeaturePipeline
 from raytrade.gate.evidence import Evidence, FamilyTrials, Statistics
 from raytrade.gate.gate import GATE_VERSION, GateDecision, evaluate
@@ -103,7 +103,12 @@ def run_experiment(cfg: ExperimentConfig, env: RunEnvironment, replay_of: int | 
         bars = load_bars(cfg.data, env.lake)
         fingerprint = bars_fingerprint(bars)
         start, end = cfg.data.window()
-        cov = coverage(bars["ts"], cfg.data.symbol, cfg.data.timeframe, start, end)
+        quality = quality_report(bars, cfg.data.symbol, cfg.data.timeframe, start, end)
+        cov = quality.coverage
+        if cov.ratio < cfg.gate.min_coverage:  # refuse before a run is recorded
+            raise MissingDataError(f"{cfg.data.symbol} {cfg.data.timeframe} from "
+                                   f"{cfg.data.source}: "
+                                   f"{coverage_message(quality, cfg.gate.min_coverage)}")
         pipeline = FeaturePipeline.from_spec(cfg.features)
         if pipeline.needs_volume:  # refuse before a run is recorded: the input is at fault
             pipeline.check_volume(bars)

@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
-from raytrade.cli import data, db, gate, grid, models, runs
+from raytrade.cli import collect, data, db, gate, grid, market, models, runs
 from raytrade.cli.context import load_settings, settings_of
 from raytrade.cli.output import print_json, print_table
 from raytrade.cli.quickstart import quickstart
 from raytrade.cli.run import replay, run
 from raytrade.cli.validate import validate
+from raytrade.cli.venues import venues
 
 app = typer.Typer(
     name="raytrade",
@@ -22,16 +23,20 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+data.app.command("backfill")(market.data_backfill)
+data.app.command("quality")(market.data_quality)
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
 app.add_typer(gate.app, name="gate")
 app.add_typer(grid.app, name="grids")
+app.add_typer(collect.app, name="collect")
 app.command()(run)
 app.command()(grid.grid)
 app.command()(replay)
 app.command()(validate)
 app.command()(quickstart)
+app.command()(venues)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from raytrade.config.collect import CollectConfig
 from raytrade.config.errors_format import problems_from
 from raytrade.config.experiment import PATTERN_HINTS, ExperimentConfig
 from raytrade.config.grid import GridConfig, check_axes, expand
@@ -99,3 +100,7 @@ def load_grid(path: Path) -> tuple[GridConfig, list[ExperimentConfig]]:
 
 def is_grid(doc: dict[str, Any]) -> bool:
     return "axes" in doc
+
+
+def load_collect(path: Path) -> CollectConfig:
+    return parse(CollectConfig, read_yaml(path), str(path))

@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     binance_api_key: SecretStr | None = None
     binance_api_secret: SecretStr | None = None
     coingecko_api_key: SecretStr | None = None
+    # API roots, when not the vendors' public hosts (a proxy, or `raytrade venues` fakes).
+    massive_base_url: str | None = None
+    binance_base_url: str | None = Field(None, description="The host root (API_URL = it + /api).")
+    coingecko_base_url: str | None = Field(None, description="…/api/v3")
+    geckoterminal_base_url: str | None = Field(None, description="…/api/v2")
+
+    def base_url(self, source: str) -> str | None:
+        """Return the configured API root of a source (`binance_us` shares Binance's)."""
+        vendor = source.removesuffix("_us")
+        value = getattr(self, f"{vendor}_base_url", None)
+        return value if isinstance(value, str) else None
 
     @property
     def home_dir(self) -> Path:

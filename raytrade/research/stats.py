@@ -116,11 +116,8 @@ def sharpe_ratio_stats(returns: FloatArray) -> tuple[float, float, float, int]:
     if std <= _STD_FLOOR:
         return 0.0, 0.0, 3.0, r.size
     sr = float(r.mean()) / std
-    centred = r - r.mean()
-    m2 = float(np.mean(centred**2))
-    skew = float(np.mean(centred**3)) / m2**1.5 if m2 > 0 else 0.0
-    kurtosis = float(np.mean(centred**4)) / m2**2 if m2 > 0 else 3.0
-    return sr, skew, kurtosis, r.size  # scipy.stats' biased estimators, as the papers use
+    m2, m3, m4 = (float(np.mean((r - r.mean()) ** k)) for k in (2, 3, 4))  # biased, as scipy
+    return sr, m3 / m2**1.5, m4 / m2**2, r.size
 
 
 @dataclass(frozen=True, eq=False)

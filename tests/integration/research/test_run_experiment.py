@@ -79,3 +79,14 @@ def test_volume_features_on_thin_volume_stop_with_the_measured_coverage(
         run_experiment(ExperimentConfig.model_validate(doc), env)
     assert "crypto" in str(caught.value)  # the message says how to fix it
     assert list_runs(env.engine) == []  # refused before anything was recorded
+
+
+def test_a_window_below_the_minimum_coverage_is_refused_quoting_coverage_and_worst_gaps(
+        env: RunEnvironment) -> None:
+    doc = _config().model_dump(mode="json", by_alias=True)
+    doc["gate"] = {**doc["gate"], "min_coverage": 0.999}  # the simulator leaves outages
+    with pytest.raises(MissingDataError, match=r"BTC-USD 5m from sample: coverage \d+\.\d+% of "
+                                               r"[\d,]+ expected bars is below the experiment's "
+                                               r"minimum 99\.9%; worst gaps: 2024-"):
+        run_experiment(ExperimentConfig.model_validate(doc), env)
+    assert list_runs(env.engine) == []  # refused before anything was recorded

@@ -1,0 +1,1 @@
+"""Long-lived logic as plain classes (collectors, gap filling, paper trading): no Ray here."""
