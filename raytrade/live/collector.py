@@ -45,7 +45,7 @@ def closed_before(now: datetime, timeframe: Timeframe, asset_class: AssetClass) 
 
 @dataclass(frozen=True)
 class StepReport:
-    window: tuple[datetime, datetime] | None  # what was asked for; None when nothing was due
+    window: tuple[datetime, datetime] | None  # what was collected; None when nothing was due
     fetched: int
     added: int
     revised: int
@@ -57,10 +57,13 @@ class Collector:
 
     def __init__(self, source: MarketDataSource, key: PartitionKey, *, lake: Lake,
                  engine: Engine, clock: Clock, start: datetime, settle: timedelta,
-                 max_window_bars: int = 5000) -> None:
+                 max_window_bars: int = 5000, revision_bars: int = 2) -> None:
         self.source, self.key, self.lake, self.engine = source, key, lake, engine
         self.clock, self.start, self.settle = clock, start, settle
         self.max_window = key.timeframe.duration * max_window_bars
+        # Vendors revise their newest bars (a provisional close, corrected minutes later): each
+        # step asks again for the last `revision_bars` bars before the watermark.
+        self.lookback = key.timeframe.duration * revision_bars
         self.asset_class = asset_class_of(key.symbol)
 
     def watermark(self) -> datetime:
@@ -74,15 +77,19 @@ class Collector:
         end = min(due, begin + self.max_window)
         if end <= begin:
             return StepReport(None, 0, 0, 0, begin)
-        bars = await self.source.fetch_bars(self.key.symbol, self.key.timeframe, begin, end)
-        bars = bars.filter(pl.col("ts").is_between(begin, end, closed="left"))
+        ask = max(begin - self.lookback, self.start)
+        bars = await self.source.fetch_bars(self.key.symbol, self.key.timeframe, ask, end)
+        bars = bars.filter(pl.col("ts").is_between(ask, end, closed="left"))
         added = revised = 0
         if bars.height:
             report = self.lake.upsert(bars, source=self.key.source,
                                       timeframe=self.key.timeframe,
                                       origin=f"{self.source.name} collector")
             added, revised = report.added, report.revised
-        stored = advance_watermark(self.engine, self.key, end, added)  # after the fsync
+        # Count the window's bars, not the upsert's `added`: a window replayed after a crash
+        # between the write and the watermark finds its bars already stored (added 0), and
+        # the watermark is what says which windows have been counted.
+        stored = advance_watermark(self.engine, self.key, end, bars.height)  # after the fsync
         return StepReport((begin, end), bars.height, added, revised, stored)
 
     async def catch_up(self) -> list[StepReport]:
