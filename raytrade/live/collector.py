@@ -86,10 +86,12 @@ class Collector:
                                       timeframe=self.key.timeframe,
                                       origin=f"{self.source.name} collector")
             added, revised = report.added, report.revised
-        # Count the window's bars, not the upsert's `added`: a window replayed after a crash
-        # between the write and the watermark finds its bars already stored (added 0), and
-        # the watermark is what says which windows have been counted.
-        stored = advance_watermark(self.engine, self.key, end, bars.height)  # after the fsync
+        # Count the bars of [begin, end), not the upsert's `added`: a window replayed after a
+        # crash between the write and the watermark finds its bars already stored (added 0),
+        # and the watermark says which windows were counted. The lookback's bars were counted
+        # by the step that first wrote them.
+        window = bars.filter(pl.col("ts") >= begin).height
+        stored = advance_watermark(self.engine, self.key, end, window)  # after the fsync
         return StepReport((begin, end), bars.height, added, revised, stored)
 
     async def catch_up(self) -> list[StepReport]:

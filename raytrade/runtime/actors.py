@@ -9,6 +9,7 @@ watermark in the store. A driver script reaches one with
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import traceback
 from datetime import timedelta
@@ -69,10 +70,14 @@ class CollectorActor:
             self._error = "".join(traceback.format_exception_only(exc)).strip()
 
     def status(self) -> dict[str, Any]:
+        """Return the partition, whether the loop runs, its watermark, the worker's PID and
+        whether Ray has restarted this actor (after a crash or a kill with restart)."""
         key = self._collector.key
         return {"source": key.source, "symbol": key.symbol, "timeframe": str(key.timeframe),
                 "running": self._thread.is_alive(), "error": self._error,
-                "watermark": str(watermark(self._collector.engine, key) or "")}
+                "watermark": str(watermark(self._collector.engine, key) or ""),
+                "pid": os.getpid(),
+                "restarted": bool(ray.get_runtime_context().was_current_actor_reconstructed)}
 
     def stop(self) -> bool:
         """Stop collecting (the actor stays until killed); return whether it had stopped."""
