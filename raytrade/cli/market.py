@@ -69,8 +69,10 @@ def _record(engine: Engine, lake: Lake, key: PartitionKey, start: datetime | Non
     bars = lake.scan(key, start, end).collect()
     report = quality_report(bars, key.symbol, key.timeframe, start, end)
     cov = report.coverage
-    record_coverage(engine, key, start or cov.first or datetime.now(UTC),
-                    end or cov.last or datetime.now(UTC), coverage=cov.ratio,
+    # The window judged, [start, end): without one, first bar to the close of the last bar
+    # (not the last bar's open, which would leave that bar out of the recorded window).
+    now = datetime.now(UTC)  # only for no bars and no window: nothing else to record
+    record_coverage(engine, key, report.start or now, report.end or now, coverage=cov.ratio,
                     expected=cov.expected, bars=cov.bars, report=report.as_dict(max_gaps=50))
     return report
 

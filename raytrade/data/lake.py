@@ -26,6 +26,7 @@ from raytrade.data.schema import BAR_COLUMNS, BAR_SCHEMA, validate_bars
 SOURCE_NAME = re.compile(SOURCE_PATTERN)  # the same rule as an experiment's data.source
 ORIGIN_KEY = b"raytrade.origin"
 MONTH = re.compile(r"^month=(\d{4}-\d{2})\.parquet$")
+DICTIONARY = ("symbol", "vendor")  # the string columns: one value, or a few, per file
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,10 @@ class Lake:
         """Validate `bars` (any symbols) and merge them into their month files."""
         validate_bars(bars)
         totals = [0, 0, 0, 0]
-        keyed = bars.with_columns(_month=pl.col("ts").dt.strftime("%Y-%m"))
+        keyed = bars.with_columns(_month=pl.col("ts").dt.truncate("1mo"))  # UTC months
         for (symbol, month), chunk in keyed.group_by(["symbol", "_month"], maintain_order=True):
             key = PartitionKey(source, timeframe, str(symbol))
-            counts = self._merge_month(key, str(month), chunk.drop("_month"), origin)
+            counts = self._merge_month(key, f"{month:%Y-%m}", chunk.drop("_month"), origin)
             totals = [a + b for a, b in zip(totals, (*counts, 1), strict=True)]
         return UpsertReport(*totals)
 
@@ -72,18 +73,21 @@ class Lake:
         path = directory / f"month={month}.parquet"
         with exclusive(directory):
             remove_stale_temporaries(directory)
-            old = pl.read_parquet(path) if path.exists() else pl.DataFrame(schema=dict(BAR_SCHEMA))
-            old_origin = _origin(path) if path.exists() else ""
+            if not path.exists():  # validated bars are in strictly increasing time already
+                atomic_write(path, _parquet_writer(new, _join_origins(origin)))
+                return new.height, 0, 0
+            old = pl.read_parquet(path)
             matched = new.join(old, on="ts", how="inner", suffix="_old")
             same = pl.all_horizontal(
                 pl.col(c).eq_missing(pl.col(f"{c}_old")) for c in BAR_COLUMNS if c != "ts")
             unchanged = matched.filter(same).height
             revised = matched.height - unchanged
-            merged = (pl.concat([old, new]).unique(subset=["ts"], keep="last", maintain_order=True)
-                      .sort("ts"))
-            if revised or merged.height != old.height or not path.exists():
-                atomic_write(path, _parquet_writer(merged, _join_origins(old_origin, origin)))
-        return new.height - matched.height, revised, unchanged
+            added = new.height - matched.height
+            if added or revised:  # else the file already holds exactly these bars
+                merged = (pl.concat([old, new])
+                          .unique(subset=["ts"], keep="last", maintain_order=True).sort("ts"))
+                atomic_write(path, _parquet_writer(merged, _join_origins(_origin(path), origin)))
+        return added, revised, unchanged
 
     def scan(self, key: PartitionKey, start: datetime | None = None,
              end: datetime | None = None) -> pl.LazyFrame:
@@ -146,7 +150,9 @@ class _Writer:
     table: pa.Table
 
     def __call__(self, handle: BinaryIO) -> None:
-        pq.write_table(self.table, handle, compression="zstd")
+        # Dictionary pages only for the repeated strings: on month-sized files, trying them on
+        # prices first doubled the write time and made the file larger.
+        pq.write_table(self.table, handle, compression="zstd", use_dictionary=list(DICTIONARY))
 
 
 def _origin(path: Path) -> str:
