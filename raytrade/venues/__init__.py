@@ -6,7 +6,9 @@ in tests; `truth()` is what an honest client should end up with. Venues import o
 below: a fake never shares code with the client it fakes.
 """
 
+from raytrade.venues.alpaca_trading import AlpacaTradingVenue
 from raytrade.venues.binance import BinanceVenue
+from raytrade.venues.binance_trading import BinanceTradingVenue
 from raytrade.venues.coingecko import CoinGeckoVenue
 from raytrade.venues.faults import (
            FaultKind,
@@ -18,8 +20,10 @@ from raytrade.venues.faults import (
 )
 from raytrade.venues.geckoterminal import GeckoTerminalVenue, Pool, pool_for
 from raytrade.venues.massive import MassiveVenue
+from raytrade.venues.order_faults import OrderFault, OrderFaultPlan, OrderFaultRecord
 from raytrade.venues.server import Venue, running
 
-__all__ = ["BinanceVenue", "CoinGeckoVenue", "FaultKind", "FaultLog", "FaultPlan",
-           "FaultRecord", "GeckoTerminalVenue", "MassiveVenue", "Pool", "RequestRecord",
-           "Venue", "outage_windows", "pool_for", "running"]
+__all__ = ["AlpacaTradingVenue", "BinanceTradingVenue", "BinanceVenue", "CoinGeckoVenue",
+           "FaultKind", "FaultLog", "FaultPlan", "FaultRecord", "GeckoTerminalVenue",
+           "MassiveVenue", "OrderFault", "OrderFaultPlan", "OrderFaultRecord", "Pool",
+           "RequestRecord", "Venue", "outage_windows", "pool_for", "running"]
