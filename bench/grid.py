@@ -3,8 +3,10 @@
     python bench/grid.py [--cpus 2]
 
 3 symbols x 4 holding periods x 4 feature configurations of the quick-start hypothesis on
-simulated 5-minute bars (Jan-Mar 2024, ~26k bars each). Baseline, measured in the same run: the
-same 48 trials run sequentially in this process with `run_experiment`, XGBoost on all cores.
+simulated 5-minute bars: a year (~105k bars per trial, the size bench/run.py times) by default,
+`--months 3` for small trials, where the fixed start-up cost of Ray weighs more. Baseline,
+measured in the same run: the same 48 trials run sequentially in this process with
+`run_experiment`, XGBoost on all cores.
 Reported: wall time both ways, speed-up, Ray's overhead per trial (wall time x trial slots,
 less the time spent inside trials, per trial) and the time from `ray.init` to the first trial.
 Targets on 2 cores: speed-up >= 1.7x; overhead per trial < 10% of the mean trial time;
@@ -41,9 +43,10 @@ AXES = {
 }
 
 
-def grid_files(folder: Path) -> tuple[GridConfig, list[ExperimentConfig]]:
+def grid_files(folder: Path, months: int) -> tuple[GridConfig, list[ExperimentConfig]]:
     base = yaml.safe_load((ROOT / "experiments" / "quickstart.yaml").read_text())
     base["features"] = {"groups": ["returns"]}
+    base["data"] |= {"start": "2024-01-01", "end": f"2024-{months:02d}-28"}
     (folder / "base.yaml").write_text(yaml.safe_dump(base))
     (folder / "grid.yaml").write_text(yaml.safe_dump(
         {"name": "bench-grid", "base": "base.yaml", "axes": AXES,
@@ -93,16 +96,17 @@ def on_ray(grid: GridConfig, trials: list[ExperimentConfig], folder: Path,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--months", type=int, default=12, choices=range(1, 13))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        grid, trials = grid_files(folder)
+        grid, trials = grid_files(folder, args.months)
         ray = on_ray(grid, trials, folder / "ray", args.cpus)
         seq_wall, seq_times = sequential(trials, folder / "seq")
     speedup = seq_wall / ray["grid_wall"]
     overhead = ray["overhead_per_trial"] / ray["mean_trial"]
     print(f"{len(trials)} trials ({' x '.join(str(len(v)) for v in AXES.values())}), "
-          f"{args.cpus} CPUs, 1 CPU per trial:")
+          f"{args.months} months of 5m bars each, {args.cpus} CPUs, 1 CPU per trial:")
     print(f"  sequential, one process:  {seq_wall:7.1f} s  (median trial "
           f"{statistics.median(seq_times):.2f} s, XGBoost on all cores)")
     print(f"  Ray Tune grid:            {ray['grid_wall']:7.1f} s  (+ ray.init {ray['init']:.1f} s;"

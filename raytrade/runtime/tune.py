@@ -7,6 +7,7 @@ The trials' configs and the store's URL reach the workers through the object sto
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -224,7 +225,7 @@ def _trial(config: dict[str, Any], plan: GridPlan) -> None:
     cfg = ExperimentConfig.model_validate_json(plan.trials[index])
     granted = ray.get_runtime_context().get_assigned_resources()  # type: ignore[no-untyped-call]
     device: Device = "cuda" if ray.get_gpu_ids() else "cpu"
-    engine = make_engine(plan.database_url.get_secret_value())
+    engine = _engine(plan.database_url.get_secret_value())
     metrics = TrialMetrics(plan.grid_name)
     metrics.on_start()
     env = RunEnvironment(
@@ -249,9 +250,14 @@ def _trial(config: dict[str, Any], plan: GridPlan) -> None:
     else:
         metrics.on_finish(result.decision)
         report |= _result_fields(result)
-    finally:
-        engine.dispose()
     tune.report(report | {"seconds": time.perf_counter() - began})
+
+
+@functools.lru_cache(maxsize=4)
+def _engine(url: str) -> Engine:
+    """One engine (and connection pool) per store per worker process: Tune reuses a trial's
+    actor for the next trial, which then skips connecting to PostgreSQL again."""
+    return make_engine(url)
 
 
 def _trainer(resources: Resources) -> Trainer:
