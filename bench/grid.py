@@ -54,10 +54,12 @@ def grid_files(folder: Path, months: int) -> tuple[GridConfig, list[ExperimentCo
     return load_grid(folder / "grid.yaml")
 
 
-def sequential(trials: list[ExperimentConfig], folder: Path) -> tuple[float, list[float]]:
+def sequential(trials: list[ExperimentConfig], folder: Path,
+               threads: int | None) -> tuple[float, list[float]]:
     with scratch_store("rt_bench_seq") as (engine, _):
         env = RunEnvironment(engine=engine, lake=Lake(folder / "lake"), runs_dir=folder / "runs",
-                             models_dir=folder / "models", code_version="bench")
+                             models_dir=folder / "models", code_version="bench",
+                             threads=threads)
         began = time.perf_counter()
         times = []
         for cfg in trials:
@@ -102,17 +104,21 @@ def main() -> int:
         folder = Path(tmp)
         grid, trials = grid_files(folder, args.months)
         ray = on_ray(grid, trials, folder / "ray", args.cpus)
-        seq_wall, seq_times = sequential(trials, folder / "seq")
+        seq_wall, seq_times = sequential(trials, folder / "seq", None)
+        one_wall, one_times = sequential(trials, folder / "seq1", 1)
     speedup = seq_wall / ray["grid_wall"]
     overhead = ray["overhead_per_trial"] / ray["mean_trial"]
     print(f"{len(trials)} trials ({' x '.join(str(len(v)) for v in AXES.values())}), "
           f"{args.months} months of 5m bars each, {args.cpus} CPUs, 1 CPU per trial:")
     print(f"  sequential, one process:  {seq_wall:7.1f} s  (median trial "
           f"{statistics.median(seq_times):.2f} s, XGBoost on all cores)")
+    print(f"  sequential, 1 XGBoost thread: {one_wall:7.1f} s  (median trial "
+          f"{statistics.median(one_times):.2f} s: what each trial is granted on Ray)")
     print(f"  Ray Tune grid:            {ray['grid_wall']:7.1f} s  (+ ray.init {ray['init']:.1f} s;"
           f" mean trial {ray['mean_trial']:.2f} s inside its worker)")
     print(f"  speed-up: {speedup:.2f}x (with ray.init: "
-          f"{seq_wall / (ray['grid_wall'] + ray['init']):.2f}x)")
+          f"{seq_wall / (ray['grid_wall'] + ray['init']):.2f}x); against the 1-thread "
+          f"baseline: {one_wall / ray['grid_wall']:.2f}x")
     print(f"  Ray overhead per trial: {ray['overhead_per_trial'] * 1000:.0f} ms = "
           f"{overhead:.1%} of the mean trial")
     print(f"  ray.init to first trial running: {ray['to_first_trial']:.2f} s")
