@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from pydantic import SecretStr
 from sqlalchemy import Engine
+from tiny_grid import stores, write_grid
 
 from raytrade.config.grid import Resources
 from raytrade.config.loader import load_grid
@@ -22,19 +20,6 @@ from raytrade.store.repository import family_trials, gate_checks, get_run, list_
 
 pytestmark = pytest.mark.parametrize("database_url", ["server"], indirect=True)
 
-BASE: dict[str, Any] = {
-    "name": "tiny", "family": "tiny-family",
-    "data": {"source": "sample", "symbol": "BTC-USD", "timeframe": "1h",
-             "start": "2024-01-01", "end": "2024-04-30",
-             "sample": {"seed": 3, "signal_strength": 0.2, "signal_lookback": 4}},
-    "features": {"set": "crypto"},
-    "model": {"kind": "binary", "params": {"max_depth": 3, "eta": 0.1, "num_boost_round": 40}},
-    "label": {"holding_period": 4, "profit_target": 0.002},
-    "split": {"train": 0.6, "validation": 0.2, "test": 0.2, "embargo": "auto"},
-    "costs": {"fee_bps": 1, "slippage_bps": 0},
-}
-
-
 @pytest.fixture(scope="module")
 def ray_local() -> Iterator[None]:
     from raytrade.runtime.local import shutdown, start_local
@@ -43,30 +28,15 @@ def ray_local() -> Iterator[None]:
     shutdown()
 
 
-def _grid(tmp_path: Path, axes: dict[str, list[Any]], **extra: Any) -> Path:
-    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
-    path = tmp_path / "grid.yaml"
-    path.write_text(yaml.safe_dump({"name": "tiny-grid", "base": "base.yaml", "axes": axes,
-                                    **extra}))
-    return path
-
-
-def _stores(engine: Engine, tmp_path: Path, url: str | None = None) -> Any:
-    from raytrade.runtime.tune import GridStores
-    return GridStores(engine=engine, database_url=SecretStr(url or engine.url.render_as_string(
-        hide_password=False)), lake_root=tmp_path / "lake", runs_dir=tmp_path / "runs",
-        models_dir=tmp_path / "models", tune_dir=tmp_path / "tune", code_version="test")
-
-
 def test_trials_become_linked_runs_with_a_stored_leaderboard_and_shared_features(
         ray_local: None, engine: Engine, tmp_path: Path) -> None:
     from raytrade.runtime.tune import TrialEvent, run_grid
-    grid, trials = load_grid(_grid(tmp_path, {
+    grid, trials = load_grid(write_grid(tmp_path, {
         "data.symbol": ["BTC-USD", "ETH-USD", "SOL-USD"],
         "label.holding_period": [2, 3, 4, 5, 6, 8, 10, 12]}))
     events: list[TrialEvent] = []
     warnings: list[str] = []
-    report = run_grid(grid, trials, _stores(engine, tmp_path), on_event=events.append,
+    report = run_grid(grid, trials, stores(engine, tmp_path), on_event=events.append,
                       on_warning=warnings.append)
 
     assert len(trials) == 24 and len(events) == 24 and warnings == []
@@ -95,16 +65,16 @@ def test_a_failing_trial_is_recorded_and_the_grid_goes_on_then_resume_reruns_onl
         ray_local: None, engine: Engine, tmp_path: Path) -> None:
     from raytrade.runtime.tune import run_grid
     # Two days of hourly bars cannot be split into train, validation and test: that trial fails.
-    grid, trials = load_grid(_grid(tmp_path, {"data.end": ["2024-04-30", "2024-01-02"],
+    grid, trials = load_grid(write_grid(tmp_path, {"data.end": ["2024-04-30", "2024-01-02"],
                                               "label.holding_period": [3, 4]}))
-    first = run_grid(grid, trials, _stores(engine, tmp_path))
+    first = run_grid(grid, trials, stores(engine, tmp_path))
     status = {r.name: r.status for r in first.board}
     assert sorted(status.values()) == ["failed", "failed", "succeeded", "succeeded"]
     failed = [r for r in first.board if r.status == "failed"]
     assert all(r.run_id is not None and r.error for r in failed)
     assert all(get_run(engine, r.run_id or 0).status is RunStatus.FAILED for r in failed)
 
-    again = run_grid(grid, trials, _stores(engine, tmp_path), resume=True)
+    again = run_grid(grid, trials, stores(engine, tmp_path), resume=True)
     by_name = {r.name: r for r in again.board}
     for row in first.board:
         if row.status == "succeeded":  # finished with the same config and bars: not re-run
@@ -118,10 +88,10 @@ def test_a_failing_trial_is_recorded_and_the_grid_goes_on_then_resume_reruns_onl
 def test_gpu_asks_are_dropped_with_one_warning_and_impossible_asks_refused(
         ray_local: None, engine: Engine, tmp_path: Path) -> None:
     from raytrade.runtime.tune import effective_resources, run_grid
-    grid, trials = load_grid(_grid(tmp_path, {"label.holding_period": [3]},
+    grid, trials = load_grid(write_grid(tmp_path, {"label.holding_period": [3]},
                                    resources={"cpu": 1, "gpu": 0.25}))
     warnings: list[str] = []
-    report = run_grid(grid, trials, _stores(engine, tmp_path), on_warning=warnings.append)
+    report = run_grid(grid, trials, stores(engine, tmp_path), on_warning=warnings.append)
     assert len(warnings) == 1 and "no GPU" in warnings[0]
     assert report.resources == Resources(cpu=1, gpu=0)
     assert get_grid(engine, report.grid_id).resources == report.resources.model_dump()
@@ -140,8 +110,8 @@ def test_the_store_url_and_its_password_never_reach_tunes_files(
     from raytrade.runtime.tune import run_grid
     # The server trusts loopback, so a password in the URL is accepted and ignored.
     url = engine.url.set(password="tr4d3-s3cr3t").render_as_string(hide_password=False)
-    grid, trials = load_grid(_grid(tmp_path, {"label.holding_period": [3, 4]}))
-    report = run_grid(grid, trials, _stores(engine, tmp_path, url))
+    grid, trials = load_grid(write_grid(tmp_path, {"label.holding_period": [3, 4]}))
+    report = run_grid(grid, trials, stores(engine, tmp_path, url))
     assert {r.status for r in report.board} == {"succeeded"}
     written = [p for p in (tmp_path / "tune").rglob("*") if p.is_file()]
     assert written, "Tune wrote no experiment state"
@@ -154,10 +124,10 @@ def test_a_trial_over_distributed_min_rows_trains_on_ray_train_without_deadlock(
     """Each trial's training needs both CPUs for its two Ray Train workers: trials reserve no
     CPU themselves (else they would hold what their workers wait for) and run one at a time."""
     from raytrade.runtime.tune import run_grid, trial_request
-    grid, trials = load_grid(_grid(tmp_path, {"label.holding_period": [3]}, resources={
+    grid, trials = load_grid(write_grid(tmp_path, {"label.holding_period": [3]}, resources={
         "cpu": 1, "train_workers": 2, "distributed_min_rows": 100}))
     assert trial_request(grid.resources, 2.0) == ({"cpu": 0, "memory": 2**20}, 1)
-    report = run_grid(grid, trials, _stores(engine, tmp_path), share_features=False)
+    report = run_grid(grid, trials, stores(engine, tmp_path), share_features=False)
     [row] = report.board
     assert row.status == "succeeded", row.error
     with pytest.raises(InputError, match="more than the cluster's"):

@@ -9,18 +9,16 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import ray
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import SecretStr
 from sqlalchemy import Engine
+from tiny_grid import stores, write_grid
 
 from raytrade.config.loader import load_grid
 from raytrade.runtime.local import shutdown, start_local
-from raytrade.runtime.tune import GridStores, TrialEvent, run_grid
+from raytrade.runtime.tune import TrialEvent, run_grid
 
 pytestmark = pytest.mark.parametrize("database_url", ["server"], indirect=True)
 
@@ -29,19 +27,6 @@ pytestmark = pytest.mark.parametrize("database_url", ["server"], indirect=True)
 REPORT_INTERVAL_MS = "200"
 SCRAPE_DEADLINE_S = 30.0
 PREFIX = "ray_"  # Ray's exporter prefixes every application metric
-BASE: dict[str, Any] = {
-    "name": "tiny", "family": "tiny-family",
-    "data": {"source": "sample", "symbol": "BTC-USD", "timeframe": "1h",
-             "start": "2024-01-01", "end": "2024-04-30",
-             "sample": {"seed": 3, "signal_strength": 0.2, "signal_lookback": 4}},
-    "features": {"set": "crypto"},
-    "model": {"kind": "binary", "params": {"max_depth": 3, "eta": 0.1, "num_boost_round": 40}},
-    "label": {"holding_period": 4, "profit_target": 0.002},
-    "split": {"train": 0.6, "validation": 0.2, "test": 0.2, "embargo": "auto"},
-    "costs": {"fee_bps": 1, "slippage_bps": 0},
-}
-
-
 @pytest.fixture
 def metrics_url() -> Iterator[str]:
     """Start a loopback Ray with a short metrics interval; yield its node's Prometheus URL."""
@@ -55,22 +40,6 @@ def metrics_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{node['MetricsExportPort']}/metrics"
     finally:
         shutdown()
-
-
-def _grid(tmp_path: Path) -> Path:
-    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
-    path = tmp_path / "grid.yaml"
-    # Two days of hourly bars cannot be split into train, validation and test: those fail.
-    path.write_text(yaml.safe_dump({
-        "name": "metrics-grid", "base": "base.yaml",
-        "axes": {"data.end": ["2024-04-30", "2024-01-02"], "label.holding_period": [3, 4]}}))
-    return path
-
-
-def _stores(engine: Engine, tmp_path: Path) -> GridStores:
-    return GridStores(engine=engine, database_url=SecretStr(engine.url.render_as_string(
-        hide_password=False)), lake_root=tmp_path / "lake", runs_dir=tmp_path / "runs",
-        models_dir=tmp_path / "models", tune_dir=tmp_path / "tune", code_version="test")
 
 
 def _scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -103,9 +72,11 @@ def _expected_tier_passes(events: list[TrialEvent], tiers: dict[int, set[int]]) 
 
 def test_grid_counters_reach_prometheus_with_the_grids_values(
         metrics_url: str, engine: Engine, tmp_path: Path) -> None:
-    grid, trials = load_grid(_grid(tmp_path))
+    # Two days of hourly bars cannot be split into train, validation and test: those fail.
+    axes = {"data.end": ["2024-04-30", "2024-01-02"], "label.holding_period": [3, 4]}
+    grid, trials = load_grid(write_grid(tmp_path, axes, name="metrics-grid"))
     events: list[TrialEvent] = []
-    report = run_grid(grid, trials, _stores(engine, tmp_path), on_event=events.append)
+    report = run_grid(grid, trials, stores(engine, tmp_path), on_event=events.append)
 
     n = len(trials)
     failures = sum(e.status == "failed" for e in events)
