@@ -1,0 +1,184 @@
+"""A paper-trading session of one model on one symbol, as a plain class (no Ray, no store).
+
+On every closed bar: keep the last `warmup` bars, compute the features through the live path
+(`FeaturePipeline.transform_latest`), predict, map the output to a signal with the backtest's
+threshold rule, step the backtest's `PositionRule`, apply the risk limits (`live.risk`) and
+send the orders that move the held side to the target, each with a client order id derived
+from session, bar time and intent. Every bar after the warm-up leaves a `Decision`.
+
+Bars are canonical bar rows (`DataFrame.iter_rows(named=True)`); `ts` is the open time, so the
+bar closed at `ts + bar_interval`. Time comes from the injected clock. Orders: an entry is by
+quote amount (`risk.entry_notional`), an exit sells or buys back the quantity the broker
+reports for the symbol. If a risk limit cancels an entry the rule wanted, the rule is reset to
+flat, so the session never enters a trade late.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+import polars as pl
+
+from raytrade.core.clock import Clock
+from raytrade.core.errors import InputError, IntegrityError
+from raytrade.core.types import Side
+from raytrade.data.schema import BAR_SCHEMA
+from raytrade.features.pipeline import FeaturePipeline
+from raytrade.live import risk
+from raytrade.live.brokers.base import Broker, OrderRequest, client_order_id
+from raytrade.live.parity import Decision, ParityReport, Predictor, parity
+from raytrade.live.strategy import DecisionRule, PositionRule
+
+RATE_WINDOW = timedelta(minutes=1)
+
+
+class ModelBundle(Protocol):
+    """A promoted model ready to predict (`registry.LoadedModel` is one)."""
+
+    @property
+    def pipeline(self) -> FeaturePipeline: ...
+
+    @property
+    def model(self) -> Predictor: ...
+
+    @property
+    def decision_rule(self) -> Mapping[str, Any]: ...
+
+
+class PaperSession:
+    """Trade one model's decisions on one symbol through a broker, within risk limits."""
+
+    def __init__(self, loaded: ModelBundle, broker: Broker, *, name: str, symbol: str,
+                 bar_interval: timedelta, capital: float, limits: risk.RiskLimits,
+                 clock: Clock) -> None:
+        self.rule = DecisionRule.from_mapping(loaded.decision_rule)
+        self.pipeline, self.model = loaded.pipeline, loaded.model
+        if self.rule.feature_names != self.pipeline.feature_names:
+            raise IntegrityError(f"session {name}: the model's features "
+                                 f"{list(self.rule.feature_names)} differ from its pipeline's")
+        if capital <= 0 or bar_interval <= timedelta(0):
+            raise ValueError("capital and bar_interval must be positive")
+        self.name, self.symbol, self.broker = name, symbol, broker
+        self.bar_interval, self.capital, self.limits, self.clock = (
+            bar_interval, capital, limits, clock)
+        self.decisions: list[Decision] = []
+        self.position = 0  # the side the session holds (has sent orders for)
+        self.halted_reason: str | None = None
+        self._position_rule: PositionRule = self.rule.position_rule()
+        self._window: deque[dict[str, Any]] = deque(maxlen=self.pipeline.warmup)
+        self._sent: deque[datetime] = deque()  # clock times of orders sent, last minute
+        self._day: tuple[date, float] | None = None  # UTC day and its starting equity
+
+    @property
+    def halted(self) -> bool:
+        return self.halted_reason is not None
+
+    def halt(self, reason: str) -> None:
+        """Stop sending orders (positions are kept); the first reason given is kept."""
+        if self.halted_reason is None:
+            self.halted_reason = reason
+
+    async def on_bar(self, bar: Mapping[str, Any]) -> Decision | None:
+        """Decide on one closed bar and send its orders; None while the window warms up."""
+        row = self._checked(bar)
+        self._window.append(row)
+        if len(self._window) < self.pipeline.warmup:
+            return None
+        frame = pl.from_dicts(list(self._window),
+                              schema={k: BAR_SCHEMA[k] for k in row if k in BAR_SCHEMA})
+        latest = self.pipeline.transform_latest(frame)
+        features = latest.select(self.pipeline.feature_names).to_numpy().astype(np.float64)
+        output = np.asarray(self.model.predict(features), dtype=np.float64)
+        signal = int(self.rule.signals(output)[0])
+        rule_target = self._position_rule.step(signal)
+        opened = self._position_rule.opened
+        evidence = await self._evidence(row["ts"])
+        checked = risk.check(self.position, rule_target, evidence, self.limits)
+        if checked.target == 0 and rule_target != 0:
+            self._position_rule.reset()
+        if checked.halt:
+            self.halt(f"kill switch: lost {evidence.day_start_equity - evidence.equity:g} "
+                      f"today, limit {self.limits.max_daily_loss:g}")
+        intents, ids = await self._move(row["ts"], checked.target, evidence.equity)
+        decision = Decision(
+            bar_time=row["ts"], features=tuple(float(v) for v in features[0]),
+            output=tuple(float(v) for v in np.atleast_1d(output[0])), signal=signal,
+            rule_target=rule_target, target=checked.target,
+            opened=opened and checked.target == rule_target,
+            action="+".join(intents) or "none", order_ids=ids,
+            reason=None if checked.reason is None else checked.reason.value)
+        self.decisions.append(decision)
+        return decision
+
+    def parity(self, bars: pl.DataFrame) -> ParityReport:
+        """Recompute the recorded decisions from `bars` in batch; halt on any mismatch."""
+        report = parity(self.pipeline, self.model, self.rule, bars, self.decisions)
+        if not report.ok:
+            self.halt(f"parity: {report.describe()}")
+        return report
+
+    def _checked(self, bar: Mapping[str, Any]) -> dict[str, Any]:
+        row = dict(bar)
+        if row.get("symbol") != self.symbol:
+            raise InputError(f"session {self.name} trades {self.symbol}, got a bar of "
+                             f"{row.get('symbol')!r}")
+        ts = row.get("ts")
+        if not isinstance(ts, datetime) or ts.tzinfo is None:
+            raise InputError(f"session {self.name}: bar time {ts!r} must be a UTC datetime")
+        if self._window and ts <= self._window[-1]["ts"]:
+            raise InputError(f"session {self.name}: bar {ts} is not after the newest bar "
+                             f"{self._window[-1]['ts']}")
+        return row
+
+    async def _evidence(self, bar_time: datetime) -> risk.Evidence:
+        now = self.clock.now()
+        while self._sent and now - self._sent[0] >= RATE_WINDOW:
+            self._sent.popleft()
+        account = await self.broker.account()
+        equity = account.equity if account.equity is not None else account.cash
+        if self._day is None or self._day[0] != now.date():
+            self._day = (now.date(), equity)  # the day's loss counts from its first bar
+        return risk.Evidence(now=now, bar_close=bar_time + self.bar_interval,
+                             bar_interval=self.bar_interval, day_start_equity=self._day[1],
+                             equity=equity, orders_last_minute=len(self._sent),
+                             halted=self.halted)
+
+    async def _move(self, bar_time: datetime, target: int,
+                    equity: float) -> tuple[list[str], tuple[str, ...]]:
+        """Send the orders from `self.position` to `target`; return intents and order ids."""
+        intents: list[str] = []
+        orders: list[OrderRequest] = []
+        if self.position not in (0, target):
+            intent = "exit-long" if self.position > 0 else "exit-short"
+            qty = abs(await self._held_qty())
+            intents.append(intent)
+            if qty > 0:  # nothing filled (yet): nothing to close
+                orders.append(self._order(bar_time, intent, Side.SELL if self.position > 0
+                                          else Side.BUY, qty=qty))
+        if target not in (0, self.position):
+            intent = "enter-long" if target > 0 else "enter-short"
+            notional = risk.entry_notional(self.capital, equity, self.limits)
+            intents.append(intent)
+            if notional > 0:
+                orders.append(self._order(bar_time, intent, Side.BUY if target > 0
+                                          else Side.SELL, notional=notional))
+        for order in orders:
+            await self.broker.submit(order)
+            self._sent.append(self.clock.now())
+        self.position = target
+        return intents, tuple(o.client_order_id for o in orders)
+
+    def _order(self, bar_time: datetime, intent: str, side: Side, *, qty: float | None = None,
+               notional: float | None = None) -> OrderRequest:
+        return OrderRequest(client_order_id=client_order_id(self.name, bar_time, intent),
+                            symbol=self.symbol, side=side, qty=qty, notional=notional)
+
+    async def _held_qty(self) -> float:
+        return sum(p.qty for p in await self.broker.positions() if p.symbol == self.symbol)
+
+
+__all__ = ["ModelBundle", "PaperSession"]
