@@ -12,6 +12,7 @@ from raytrade.config.collect import CollectConfig
 from raytrade.config.errors_format import problems_from
 from raytrade.config.experiment import PATTERN_HINTS, ExperimentConfig
 from raytrade.config.grid import GridConfig, check_axes, expand
+from raytrade.config.session import SessionConfig
 from raytrade.core.errors import ConfigError, ConfigProblem, InputError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -104,3 +105,7 @@ def is_grid(doc: dict[str, Any]) -> bool:
 
 def load_collect(path: Path) -> CollectConfig:
     return parse(CollectConfig, read_yaml(path), str(path))
+
+
+def load_session(path: Path) -> SessionConfig:
+    return parse(SessionConfig, read_yaml(path), str(path))

@@ -67,6 +67,14 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
+class SessionStatus(StrEnum):
+    """Where a paper session stands: trading, halted by a limit or a person, or stopped."""
+
+    RUNNING = "running"
+    HALTED = "halted"  # sends no orders until resumed; the store keeps the reason
+    STOPPED = "stopped"
+
+
 EQUITY_SYMBOL = re.compile(r"^[A-Z][A-Z0-9.]{0,9}$")
 CRYPTO_SYMBOL = re.compile(r"^[A-Z0-9]{2,12}-[A-Z]{3,5}$")
 SYMBOL_HINT = "a canonical symbol: an upper-case ticker such as AAPL, or BASE-QUOTE such as BTC-USD"

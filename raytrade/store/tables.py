@@ -270,3 +270,8 @@ class DataCoverageRow(Table):
 
     __table_args__ = (Index("ix_data_coverage_partition", "source", "symbol", "timeframe",
                             "computed_at"),)
+
+
+# The paper-trading tables live in their own module (this one is near its size limit); importing
+# it here registers them on `Table.metadata`, so Alembic and every reader of it see them.
+from raytrade.store import paper_tables  # noqa: E402, F401
