@@ -41,6 +41,7 @@ from raytrade.live.brokers import Bar, SimulatedBroker
 from raytrade.live.brokers.base import Account, OrderRequest, OrderState, Position
 from raytrade.live.paper import PaperSession
 from raytrade.live.risk import RiskLimits
+from raytrade.research.labels import forward_returns
 from raytrade.research.training import TrainedModel, train_model
 
 SYMBOL, HOLDING, HISTORY_DAYS = "BTC-USDT", 4, 200
@@ -92,8 +93,7 @@ def train(pipeline: FeaturePipeline, history: pl.DataFrame) -> Loaded:
     """Fit the parity test's small model: P(close up after HOLDING bars), 40 rounds."""
     frame = pipeline.transform(history.lazy()).collect()
     close = frame.get_column("close").to_numpy()
-    forward = np.full(close.shape, np.nan)
-    forward[:-HOLDING] = close[HOLDING:] / close[:-HOLDING] - 1.0
+    forward = forward_returns(close, HOLDING)
     x = frame.select(pipeline.feature_names).to_numpy()
     usable = np.flatnonzero(~np.isnan(x).any(axis=1) & ~np.isnan(forward))
     fit, val = usable[: len(usable) * 3 // 4], usable[len(usable) * 3 // 4:]

@@ -29,7 +29,7 @@ from raytrade.core.records import Metric
 from raytrade.core.types import Verdict
 from raytrade.data.lake import Lake
 from raytrade.data.provider import load_bars
-from raytrade.data.quality import coverage_message, quality_report
+from raytrade.data.quality import coverage, coverage_message, quality_report
 from raytrade.features.pipeline import FeaturePipeline
 from raytrade.gate.evidence import Evidence, FamilyTrials, Statistics
 from raytrade.gate.gate import GATE_VERSION, GateDecision, evaluate
@@ -103,9 +103,9 @@ def run_experiment(cfg: ExperimentConfig, env: RunEnvironment, replay_of: int | 
         bars = load_bars(cfg.data, env.lake)
         fingerprint = bars_fingerprint(bars)
         start, end = cfg.data.window()
-        quality = quality_report(bars, cfg.data.symbol, cfg.data.timeframe, start, end)
-        cov = quality.coverage
+        cov = coverage(bars["ts"], cfg.data.symbol, cfg.data.timeframe, start, end)
         if cov.ratio < cfg.gate.min_coverage:  # refuse before a run is recorded
+            quality = quality_report(bars, cfg.data.symbol, cfg.data.timeframe, start, end)
             raise MissingDataError(f"{cfg.data.symbol} {cfg.data.timeframe} from "
                                    f"{cfg.data.source}: "
                                    f"{coverage_message(quality, cfg.gate.min_coverage)}")

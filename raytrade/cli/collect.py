@@ -7,23 +7,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import SecretStr
 
 from raytrade.cli.context import JsonFlag, engine_of, settings_of
 from raytrade.cli.output import print_json, print_table, stderr, stdout
 from raytrade.config.loader import load_collect
 from raytrade.core.errors import InputError
 from raytrade.store.market import collector_states
+from raytrade.store.session import secret_url
 
 app = typer.Typer(help="Collectors: one per (source, symbol, timeframe) lake partition.",
                   no_args_is_help=True)
 FileArg = Annotated[Path, typer.Argument(help="Collector YAML file.")]
 AddressOpt = Annotated[str | None, typer.Option(
     help="The Ray cluster to run on (else RAY_ADDRESS); it must outlive this command.")]
-
-
-def _store_url(ctx: typer.Context) -> SecretStr:
-    return SecretStr(engine_of(ctx).url.render_as_string(hide_password=False))
 
 
 @app.command("start")
@@ -40,7 +36,7 @@ def collect_start(ctx: typer.Context, file: FileArg, address: AddressOpt = None)
                          "one (`ray start --head --node-ip-address 127.0.0.1 --dashboard-host "
                          "127.0.0.1`) and pass --address auto, or run them in the foreground "
                          "with `raytrade collect run FILE`")
-    url = _store_url(ctx)
+    url = secret_url(engine_of(ctx))
     connect(address)
     for name in start_collectors(cfg, database_url=url, lake_root=settings_of(ctx).lake_dir):
         stdout.print(f"started {name}")
@@ -52,7 +48,7 @@ def collect_run(ctx: typer.Context, file: FileArg) -> None:
     from raytrade.runtime.actors import build_collector
 
     cfg = load_collect(file)
-    url, settings = _store_url(ctx), settings_of(ctx)
+    url, settings = secret_url(engine_of(ctx)), settings_of(ctx)
     collectors = [build_collector(cfg, s, database_url=url, lake_root=settings.lake_dir,
                                   settings=settings) for s in cfg.symbols]
     stop = asyncio.Event()

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import SecretStr
 
 from raytrade.cli.context import JsonFlag, engine_of, settings_of
 from raytrade.cli.output import print_json, print_table, stderr, stdout
 from raytrade.config.loader import load_grid
 from raytrade.runner import code_version
 from raytrade.store.grids import BoardRow, get_grid, leaderboard, list_grids
+from raytrade.store.session import secret_url
+
+if TYPE_CHECKING:  # the runtime (Ray, Tune) is imported only by the commands that use it
+    from raytrade.runtime.tune import TrialEvent
 
 app = typer.Typer(help="List and inspect recorded grids and their leaderboards.",
                   no_args_is_help=True)
@@ -44,7 +47,7 @@ def grid(
     settings = settings_of(ctx)
     engine = engine_of(ctx)
     stores = GridStores(
-        engine=engine, database_url=SecretStr(engine.url.render_as_string(hide_password=False)),
+        engine=engine, database_url=secret_url(engine),
         lake_root=settings.lake_dir, runs_dir=settings.runs_path,
         models_dir=settings.models_path, tune_dir=settings.home_dir / "tune",
         code_version=code_version())
@@ -79,7 +82,7 @@ def grid(
         raise typer.Exit(1)
 
 
-def _print_event(event: Any) -> None:
+def _print_event(event: TrialEvent) -> None:
     width = len(str(event.total))
     head = f"[{event.done:>{width}}/{event.total}] {event.name}"
     if event.status == "failed":

@@ -23,13 +23,13 @@ import polars as pl
 from raytrade.core.clock import Clock
 from raytrade.core.errors import ExternalError, PermanentError
 from raytrade.core.types import AssetClass, Timeframe, asset_class_of
+from raytrade.data.gaps import NEW_YORK
 from raytrade.data.lake import Lake, PartitionKey
 from raytrade.sources.base import MarketDataSource
 from raytrade.store.market import advance_watermark, record_collector_error, watermark
 from raytrade.store.session import Engine
 
 log = logging.getLogger(__name__)
-NEW_YORK = ZoneInfo("America/New_York")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -37,7 +37,7 @@ def closed_before(now: datetime, timeframe: Timeframe, asset_class: AssetClass) 
     """Return the open time of the bar in progress at `now`: every bar before it has closed.
     US equities' daily bars open at midnight New York time; everything else on UTC multiples."""
     if timeframe is Timeframe.D1 and asset_class is AssetClass.EQUITY:
-        local = now.astimezone(NEW_YORK)
+        local = now.astimezone(ZoneInfo(NEW_YORK))
         return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
     step = timeframe.duration
     return EPOCH + ((now - EPOCH) // step) * step

@@ -17,6 +17,7 @@ import pyarrow as pa
 import ray
 from ray.exceptions import RayError
 
+from raytrade.features.metadata import HASH_KEY
 from raytrade.features.pipeline import FeaturePipeline
 from raytrade.runtime.local import NAMESPACE
 from raytrade.runtime.metrics import CacheMetrics
@@ -45,8 +46,7 @@ class FeatureService:
         if code_version != self._code_version:
             raise RuntimeError(f"this FeatureService runs raytrade {self._code_version}, the "
                                f"caller {code_version}")
-        pipeline = FeaturePipeline.from_metadata(metadata)
-        key = (fingerprint, pipeline.spec_hash)
+        key = (fingerprint, str(metadata[HASH_KEY]))  # the pipeline is rebuilt only on a miss
         if key in self._cache:
             self._hits += 1
             self._metrics.hits.inc()
@@ -54,6 +54,7 @@ class FeatureService:
             return [self._cache[key][0]]
         self._misses += 1
         self._metrics.misses.inc()
+        pipeline = FeaturePipeline.from_metadata(metadata)  # verifies the hash it carries
         frame = pl.from_arrow(ray.get(bars[0]))
         assert isinstance(frame, pl.DataFrame)
         table = pipeline.transform(frame.lazy()).collect().to_arrow()

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
@@ -47,9 +47,8 @@ def _where(table: Any, key: PartitionKey) -> list[Any]:
 
 def watermark(engine: Engine, key: PartitionKey) -> datetime | None:
     with transaction(engine) as session:
-        found = session.scalar(select(CollectorStateRow.watermark)
-                               .where(*_where(CollectorStateRow, key)))
-    return _utc(found) if found is not None else None
+        return session.scalar(select(CollectorStateRow.watermark)
+                              .where(*_where(CollectorStateRow, key)))
 
 
 def advance_watermark(engine: Engine, key: PartitionKey, to: datetime, written: int) -> datetime:
@@ -66,7 +65,7 @@ def advance_watermark(engine: Engine, key: PartitionKey, to: datetime, written: 
                       "bars_written": CollectorStateRow.bars_written + written,
                       "last_error": None, "updated_at": func.now()})
             .returning(CollectorStateRow.watermark))
-        return _utc(stored.scalar_one())
+        return stored.scalar_one()
 
 
 def record_collector_error(engine: Engine, key: PartitionKey, error: str) -> None:
@@ -81,8 +80,8 @@ def collector_states(engine: Engine) -> list[CollectorState]:
     with transaction(engine) as session:
         rows = session.scalars(select(CollectorStateRow).order_by(
             CollectorStateRow.source, CollectorStateRow.symbol, CollectorStateRow.timeframe))
-        return [CollectorState(_key(r), _utc(r.watermark), r.bars_written, r.last_error,
-                               _utc(r.updated_at)) for r in rows]
+        return [CollectorState(_key(r), r.watermark, r.bars_written, r.last_error,
+                               r.updated_at) for r in rows]
 
 
 def record_gap(engine: Engine, key: PartitionKey, start: datetime, end: datetime, *,
@@ -108,7 +107,7 @@ def gaps(engine: Engine, key: PartitionKey | None = None, *, open_only: bool = F
     if open_only:
         query = query.where(DataGapRow.filled_bars < DataGapRow.bars)
     with transaction(engine) as session:
-        return [Gap(_key(r), _utc(r.start), _utc(r.end), r.bars, r.filled_bars, dict(r.tried))
+        return [Gap(_key(r), r.start, r.end, r.bars, r.filled_bars, dict(r.tried))
                 for r in session.scalars(query)]
 
 
@@ -134,10 +133,6 @@ def latest_coverage(engine: Engine) -> list[tuple[PartitionKey, dict[str, Any], 
         return [(_key(r), dict(r.report), r.computed_at) for r in rows]
 
 
-def _utc(moment: datetime) -> datetime:
-    """Return `moment` in `datetime.UTC`: the driver hands back the session's zone (Etc/UTC),
-    which polars treats as a different time zone from the bars' UTC."""
-    return moment.astimezone(UTC)
 
 
 def _key(row: CollectorStateRow | DataGapRow | DataCoverageRow) -> PartitionKey:

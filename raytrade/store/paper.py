@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
@@ -230,7 +230,7 @@ def fills(engine: Engine, client_order_id: str) -> list[tuple[float, float, floa
             .join(PaperOrderRow, PaperOrderRow.id == PaperFillRow.order_id)
             .where(PaperOrderRow.client_order_id == client_order_id)
             .order_by(PaperFillRow.ts, PaperFillRow.id))
-        return [(q, p, f, _utc(t)) for q, p, f, t in rows]
+        return [(q, p, f, t) for q, p, f, t in rows]  # Row -> plain tuple
 
 
 def record_equity(engine: Engine, session_id: int, point: EquityPoint) -> None:
@@ -247,7 +247,7 @@ def equity(engine: Engine, session_id: int) -> list[EquityPoint]:
     with transaction(engine) as session:
         rows = session.scalars(select(PaperEquityRow).where(PaperEquityRow.session_id ==
                                                             session_id).order_by(PaperEquityRow.ts))
-        return [EquityPoint(_utc(r.ts), r.cash, r.position_qty, r.position_value, r.equity)
+        return [EquityPoint(r.ts, r.cash, r.position_qty, r.position_value, r.equity)
                 for r in rows]
 
 
@@ -298,25 +298,25 @@ def flags(engine: Engine, session_id: int, kind: str | None = None) -> list[Flag
     if kind is not None:
         query = query.where(PaperFlagRow.kind == kind)
     with transaction(engine) as session:
-        return [Flag(r.id, r.kind, r.value, r.detail, _utc(r.created_at))
+        return [Flag(r.id, r.kind, r.value, r.detail, r.created_at)
                 for r in session.scalars(query)]
 
 
 def _session(row: PaperSessionRow) -> PaperSession:
     return PaperSession(row.id, row.name, row.run_id, dict(row.config), row.config_hash,
-                        SessionStatus(row.status), row.halt_reason, _utc(row.created_at),
-                        _utc(row.updated_at))
+                        SessionStatus(row.status), row.halt_reason, row.created_at,
+                        row.updated_at)
 
 
 def _order(row: PaperOrderRow) -> PaperOrder:
-    return PaperOrder(row.id, row.session_id, row.client_order_id, _utc(row.bar_ts), row.intent,
+    return PaperOrder(row.id, row.session_id, row.client_order_id, row.bar_ts, row.intent,
                       row.symbol, row.side, row.qty, row.notional, row.status, row.filled_qty,
                       row.avg_price, row.fee, row.broker_order_id, row.reason,
-                      _utc(row.submitted_at), _utc(row.updated_at))
+                      row.submitted_at, row.updated_at)
 
 
 def _decision(row: PaperDecisionRow) -> DecisionRecord:
-    return DecisionRecord(_utc(row.bar_ts), _floats(row.features), _floats(row.model_output),
+    return DecisionRecord(row.bar_ts, _floats(row.features), _floats(row.model_output),
                           row.signal, row.rule_target, row.target, row.opened, row.action,
                           tuple(row.order_ids), row.reason)
 
@@ -325,9 +325,6 @@ def _floats(values: Sequence[float | None]) -> tuple[float, ...]:
     return tuple(math.nan if v is None else float(v) for v in values)
 
 
-def _utc(moment: datetime) -> datetime:
-    """Return `moment` in `datetime.UTC` (the driver hands back the session's zone)."""
-    return moment.astimezone(UTC)
 
 
 __all__ = ["DecisionRecord", "EquityPoint", "Flag", "PaperOrder", "PaperSession",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pydantic import SecretStr
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +34,12 @@ def make_engine(url: str) -> Engine:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "connection failed"
         raise ExternalError(f"cannot reach the database at {redact_url(url)}: {reason}") from None
     return engine
+
+
+def secret_url(engine: Engine) -> SecretStr:
+    """Return the engine's full URL (password included) for handing to other processes, as a
+    secret: Ray workers and actors reach the same store with it."""
+    return SecretStr(engine.url.render_as_string(hide_password=False))
 
 
 def engine_from_settings(settings: Settings) -> Engine:

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     func,
 )
@@ -37,10 +38,21 @@ NAMING_CONVENTION = {
 }
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """`timestamptz` read back in `datetime.UTC`. psycopg hands back the session's zone
+    (e.g. Etc/UTC), which polars treats as a different time zone from the bars' UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return value.astimezone(UTC) if value is not None else None
+
+
 class Table(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dict[str, Any]: JSONB, dict[str, Any] | None: JSONB, datetime: DateTime(timezone=True)}
+        dict[str, Any]: JSONB, dict[str, Any] | None: JSONB, datetime: UtcDateTime()}
 
 
 def _id() -> Mapped[int]:
@@ -229,17 +241,22 @@ class CollectorStateRow(Table):
     updated_at: Mapped[datetime] = _created()
 
 
-class DataGapRow(Table):
-    """A window of missing bars that gap filling could not fill from any source (or did)."""
+class PartitionWindow:
+    """Columns of a lake partition's window [start, end), shared by gap and quality rows."""
 
-    __tablename__ = "data_gaps"
-
-    id: Mapped[int] = _id()
     source: Mapped[str] = mapped_column(String(40))
     symbol: Mapped[str] = mapped_column(String(40))
     timeframe: Mapped[str] = mapped_column(String(8))
     start: Mapped[datetime]
     end: Mapped[datetime]
+
+
+class DataGapRow(PartitionWindow, Table):
+    """A window of missing bars that gap filling could not fill from any source (or did)."""
+
+    __tablename__ = "data_gaps"
+
+    id: Mapped[int] = _id()
     bars: Mapped[int]  # bars the calendar expects in [start, end)
     tried: Mapped[dict[str, Any]]  # fallback sources tried and what each returned
     filled_bars: Mapped[int] = mapped_column(server_default="0")
@@ -251,17 +268,12 @@ class DataGapRow(Table):
     )
 
 
-class DataCoverageRow(Table):
+class DataCoverageRow(PartitionWindow, Table):
     """A quality report of one partition over a window, as computed at `computed_at`."""
 
     __tablename__ = "data_coverage"
 
     id: Mapped[int] = _id()
-    source: Mapped[str] = mapped_column(String(40))
-    symbol: Mapped[str] = mapped_column(String(40))
-    timeframe: Mapped[str] = mapped_column(String(8))
-    start: Mapped[datetime]
-    end: Mapped[datetime]
     coverage: Mapped[float] = mapped_column(Float)
     expected: Mapped[int] = mapped_column(BigInteger)
     bars: Mapped[int] = mapped_column(BigInteger)

@@ -23,6 +23,7 @@ from raytrade.live.paper import PaperSession
 from raytrade.live.parity import parity
 from raytrade.live.risk import RiskLimits
 from raytrade.research.backtest import backtest
+from raytrade.research.labels import forward_returns
 from raytrade.research.training import TrainedModel, binary_signals, train_model
 
 SYMBOL, HOLDING, LIVE_BARS, FEE_BPS, SLIP_BPS = "BTC-USDT", 4, 500, 10.0, 2.0
@@ -48,8 +49,7 @@ class Streamed:
 def _train(pipeline: FeaturePipeline, history: pl.DataFrame) -> Loaded:
     frame = pipeline.transform(history.lazy()).collect()
     close = frame.get_column("close").to_numpy()
-    forward = np.full(close.shape, np.nan)
-    forward[:-HOLDING] = close[HOLDING:] / close[:-HOLDING] - 1.0
+    forward = forward_returns(close, HOLDING)
     x = frame.select(pipeline.feature_names).to_numpy()
     usable = np.flatnonzero(~np.isnan(x).any(axis=1) & ~np.isnan(forward))
     train, val = usable[: len(usable) * 3 // 4], usable[len(usable) * 3 // 4:]

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from raytrade.runtime.tune import GridStores
+from raytrade.store.session import secret_url
 
 BASE: dict[str, Any] = {
     "name": "tiny", "family": "tiny-family",
@@ -36,7 +37,7 @@ def write_grid(folder: Path, axes: dict[str, list[Any]], name: str = "tiny-grid"
 
 def stores(engine: Engine, folder: Path, url: str | None = None) -> GridStores:
     """Return the grid's stores: the test's database (or `url`) and folders under `folder`."""
-    return GridStores(engine=engine, database_url=SecretStr(
-        url or engine.url.render_as_string(hide_password=False)), lake_root=folder / "lake",
+    return GridStores(engine=engine, database_url=SecretStr(url) if url else secret_url(engine),
+        lake_root=folder / "lake",
         runs_dir=folder / "runs", models_dir=folder / "models", tune_dir=folder / "tune",
         code_version="test")
