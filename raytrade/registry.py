@@ -123,7 +123,12 @@ class LoadedModel:
 
 def load_model(engine: Engine, run_id: int) -> LoadedModel:
     """Load a promoted model: verify every hash, rebuild the FeaturePipeline from its metadata."""
-    promoted = load_promoted(engine, run_id)
+    return loaded_from(load_promoted(engine, run_id))
+
+
+def loaded_from(promoted: PromotedFiles) -> LoadedModel:
+    """Rebuild a promoted model from its verified files."""
+    run_id = promoted.summary.run_id
     rule = promoted.json("decision.json")
     pipeline = FeaturePipeline.from_metadata(promoted.json("features.json"))
     if list(pipeline.feature_names) != rule["feature_names"]:

@@ -11,12 +11,17 @@ bar closed at `ts + bar_interval`. Time comes from the injected clock. Orders: a
 quote amount (`risk.entry_notional`), an exit sells or buys back the quantity the broker
 reports for the symbol. If a risk limit cancels an entry the rule wanted, the rule is reset to
 flat, so the session never enters a trade late.
+
+Write-ahead: a bar's decision and the orders it means to send go to the `Journal` *before* any
+order is sent, so a session that dies mid-bar restarts knowing what it had decided (`restore`)
+and never decides the same bar twice; the broker's idempotent `submit` and the client order id
+make a re-sent order land once.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -29,7 +34,7 @@ from raytrade.core.types import Side
 from raytrade.data.schema import BAR_SCHEMA
 from raytrade.features.pipeline import FeaturePipeline
 from raytrade.live import risk
-from raytrade.live.brokers.base import Broker, OrderRequest, client_order_id
+from raytrade.live.brokers.base import Broker, OrderRequest, OrderState, client_order_id
 from raytrade.live.parity import Decision, ParityReport, Predictor, parity
 from raytrade.live.strategy import DecisionRule, PositionRule
 
@@ -49,12 +54,33 @@ class ModelBundle(Protocol):
     def decision_rule(self) -> Mapping[str, Any]: ...
 
 
+class Journal(Protocol):
+    """Where a session writes what it decides and what its broker says (the store, in a
+    running session); `NullJournal` keeps nothing."""
+
+    def decided(self, decision: Decision, orders: Sequence[tuple[str, OrderRequest]]) -> None:
+        """Keep one bar's decision and its (intent, order) pairs, before any is sent."""
+        ...
+
+    def submitted(self, state: OrderState) -> None:
+        """Keep what the broker answered to one order."""
+        ...
+
+
+class NullJournal:
+    def decided(self, decision: Decision, orders: Sequence[tuple[str, OrderRequest]]) -> None:
+        return None
+
+    def submitted(self, state: OrderState) -> None:
+        return None
+
+
 class PaperSession:
     """Trade one model's decisions on one symbol through a broker, within risk limits."""
 
     def __init__(self, loaded: ModelBundle, broker: Broker, *, name: str, symbol: str,
                  bar_interval: timedelta, capital: float, limits: risk.RiskLimits,
-                 clock: Clock) -> None:
+                 clock: Clock, journal: Journal | None = None) -> None:
         self.rule = DecisionRule.from_mapping(loaded.decision_rule)
         self.pipeline, self.model = loaded.pipeline, loaded.model
         if self.rule.feature_names != self.pipeline.feature_names:
@@ -65,6 +91,7 @@ class PaperSession:
         self.name, self.symbol, self.broker = name, symbol, broker
         self.bar_interval, self.capital, self.limits, self.clock = (
             bar_interval, capital, limits, clock)
+        self.journal: Journal = journal or NullJournal()
         self.decisions: list[Decision] = []
         self.position = 0  # the side the session holds (has sent orders for)
         self.halted_reason: str | None = None
@@ -103,23 +130,61 @@ class PaperSession:
         if checked.halt:
             self.halt(f"kill switch: lost {evidence.day_start_equity - evidence.equity:g} "
                       f"today, limit {self.limits.max_daily_loss:g}")
-        intents, ids = await self._move(row["ts"], checked.target, evidence.equity)
+        intents, orders = await self._orders(row["ts"], checked.target, evidence.equity)
         decision = Decision(
             bar_time=row["ts"], features=tuple(float(v) for v in features[0]),
             output=tuple(float(v) for v in np.atleast_1d(output[0])), signal=signal,
             rule_target=rule_target, target=checked.target,
             opened=opened and checked.target == rule_target,
-            action="+".join(intents) or "none", order_ids=ids,
+            action="+".join(intents) or "none",
+            order_ids=tuple(o.client_order_id for _, o in orders),
             reason=None if checked.reason is None else checked.reason.value)
+        self.journal.decided(decision, orders)  # before any order leaves: see the docstring
         self.decisions.append(decision)
+        self.position = checked.target
+        for _, order in orders:
+            self.journal.submitted(await self.broker.submit(order))
+            self._sent.append(self.clock.now())
         return decision
 
     def parity(self, bars: pl.DataFrame) -> ParityReport:
-        """Recompute the recorded decisions from `bars` in batch; halt on any mismatch."""
-        report = parity(self.pipeline, self.model, self.rule, bars, self.decisions)
+        """Recompute every recorded decision from `bars` in batch; halt on any mismatch."""
+        return self.parity_of(bars, self.decisions)
+
+    def parity_of(self, bars: pl.DataFrame, decisions: Sequence[Decision]) -> ParityReport:
+        """Recompute `decisions` from `bars` (warm-up included) in batch; halt on a mismatch."""
+        report = parity(self.pipeline, self.model, self.rule, bars, decisions)
         if not report.ok:
             self.halt(f"parity: {report.describe()}")
         return report
+
+    def restore(self, decisions: Sequence[Decision], window: Iterable[Mapping[str, Any]]) -> None:
+        """Resume after a restart: replay the stored decisions through the rule (risk resets
+        included) and refill the window with the bars up to the last decided one."""
+        if self.decisions:
+            raise IntegrityError(f"session {self.name} has decided already; restore first")
+        for decision in decisions:
+            self._position_rule.step(decision.signal)
+            if decision.target == 0 and decision.rule_target != 0:
+                self._position_rule.reset()
+            self.position = decision.target
+        self.decisions = list(decisions)
+        for bar in window:
+            self._window.append(self._checked(bar))
+
+    def adopt(self, side: int) -> None:
+        """Take the broker's side as the session's (after a restart found them apart); the
+        rule goes flat unless it already holds that side, so no trade is entered late."""
+        if side not in (-1, 0, 1):
+            raise ValueError(f"side must be -1, 0 or +1, got {side!r}")
+        if side != self._position_rule.side:
+            self._position_rule.reset()
+        self.position = side
+
+    @property
+    def newest_bar(self) -> datetime | None:
+        """The open time of the newest bar the session has seen (decided or warming up)."""
+        return self._window[-1]["ts"] if self._window else None
 
     def _checked(self, bar: Mapping[str, Any]) -> dict[str, Any]:
         row = dict(bar)
@@ -147,30 +212,26 @@ class PaperSession:
                              equity=equity, orders_last_minute=len(self._sent),
                              halted=self.halted)
 
-    async def _move(self, bar_time: datetime, target: int,
-                    equity: float) -> tuple[list[str], tuple[str, ...]]:
-        """Send the orders from `self.position` to `target`; return intents and order ids."""
+    async def _orders(self, bar_time: datetime, target: int,
+                      equity: float) -> tuple[list[str], list[tuple[str, OrderRequest]]]:
+        """Return the intents and the orders that move `self.position` to `target`."""
         intents: list[str] = []
-        orders: list[OrderRequest] = []
+        orders: list[tuple[str, OrderRequest]] = []
         if self.position not in (0, target):
             intent = "exit-long" if self.position > 0 else "exit-short"
             qty = abs(await self._held_qty())
             intents.append(intent)
             if qty > 0:  # nothing filled (yet): nothing to close
-                orders.append(self._order(bar_time, intent, Side.SELL if self.position > 0
-                                          else Side.BUY, qty=qty))
+                orders.append((intent, self._order(bar_time, intent, Side.SELL
+                                                   if self.position > 0 else Side.BUY, qty=qty)))
         if target not in (0, self.position):
             intent = "enter-long" if target > 0 else "enter-short"
             notional = risk.entry_notional(self.capital, equity, self.limits)
             intents.append(intent)
             if notional > 0:
-                orders.append(self._order(bar_time, intent, Side.BUY if target > 0
-                                          else Side.SELL, notional=notional))
-        for order in orders:
-            await self.broker.submit(order)
-            self._sent.append(self.clock.now())
-        self.position = target
-        return intents, tuple(o.client_order_id for o in orders)
+                orders.append((intent, self._order(bar_time, intent, Side.BUY if target > 0
+                                                   else Side.SELL, notional=notional)))
+        return intents, orders
 
     def _order(self, bar_time: datetime, intent: str, side: Side, *, qty: float | None = None,
                notional: float | None = None) -> OrderRequest:
@@ -181,4 +242,4 @@ class PaperSession:
         return sum(p.qty for p in await self.broker.positions() if p.symbol == self.symbol)
 
 
-__all__ = ["ModelBundle", "PaperSession"]
+__all__ = ["Journal", "ModelBundle", "NullJournal", "PaperSession"]

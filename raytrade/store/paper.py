@@ -88,6 +88,18 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True)
+class OrderIntent:
+    """An order a decision means to send, as recorded before it is sent."""
+
+    client_order_id: str
+    intent: str
+    symbol: str
+    side: str
+    qty: float | None = None
+    notional: float | None = None
+
+
+@dataclass(frozen=True)
 class EquityPoint:
     ts: datetime
     cash: float
@@ -174,9 +186,14 @@ def record_order(engine: Engine, session_id: int, *, client_order_id: str, bar_t
 
 def update_order(engine: Engine, client_order_id: str, *, status: str, filled_qty: float,
                  avg_price: float | None = None, fee: float | None = None,
-                 broker_order_id: str | None = None, reason: str | None = None) -> PaperOrder:
+                 broker_order_id: str | None = None, reason: str | None = None,
+                 ts: datetime | None = None) -> PaperOrder:
     """Store what the broker reports of an order. A report older than the stored state (an
-    open status after a final one, or fewer fills) does not move the order back."""
+    open status after a final one, or fewer fills) does not move the order back.
+
+    Brokers report cumulative fills (quantity, average price, fee); each increase is stored as
+    one fill row of the difference (at the price that makes the averages agree), keyed by the
+    cumulative quantity, so the same report twice adds nothing."""
     with transaction(engine) as session:
         row = session.scalars(select(PaperOrderRow).where(
             PaperOrderRow.client_order_id == client_order_id).with_for_update()).first()
@@ -184,6 +201,16 @@ def update_order(engine: Engine, client_order_id: str, *, status: str, filled_qt
             raise InputError(f"no paper order with client order id {client_order_id}")
         if row.status in FINAL_ORDER_STATUSES or filled_qty < row.filled_qty:
             return _order(row)
+        added = filled_qty - row.filled_qty
+        if added > 0 and avg_price is not None:
+            before = row.filled_qty * (row.avg_price or 0.0)
+            session.execute(
+                insert(PaperFillRow)
+                .values(order_id=row.id, fill_id=f"cum-{filled_qty:.12g}", qty=added,
+                        price=(filled_qty * avg_price - before) / added,
+                        fee=max((fee or 0.0) - (row.fee or 0.0), 0.0),
+                        ts=ts or func.now())
+                .on_conflict_do_nothing(index_elements=["order_id", "fill_id"]))
         stored = session.scalars(
             update(PaperOrderRow).where(PaperOrderRow.id == row.id)
             .values(status=status, filled_qty=filled_qty,
@@ -251,9 +278,11 @@ def equity(engine: Engine, session_id: int) -> list[EquityPoint]:
                 for r in rows]
 
 
-def record_decision(engine: Engine, session_id: int, decision: DecisionRecord) -> bool:
-    """Store one bar's decision; return False when that bar already has one (it is kept: the
-    decision a session acted on is the one parity must check)."""
+def record_decision(engine: Engine, session_id: int, decision: DecisionRecord,
+                    orders: Sequence[OrderIntent] = ()) -> bool:
+    """Store one bar's decision and the orders it means to send, in one transaction, before
+    any is sent; return False when that bar already has a decision (it is kept, orders and
+    all: the decision a session acted on is the one parity must check)."""
     with transaction(engine) as session:
         inserted = session.execute(
             insert(PaperDecisionRow)
@@ -265,7 +294,17 @@ def record_decision(engine: Engine, session_id: int, decision: DecisionRecord) -
                     order_ids=list(decision.order_ids), reason=decision.reason)
             .on_conflict_do_nothing(index_elements=["session_id", "bar_ts"])
             .returning(PaperDecisionRow.id)).first()
-        return inserted is not None
+        if inserted is None:
+            return False
+        for order in orders:
+            session.execute(
+                insert(PaperOrderRow)
+                .values(session_id=session_id, client_order_id=order.client_order_id,
+                        bar_ts=decision.bar_time, intent=order.intent, symbol=order.symbol,
+                        side=order.side, qty=order.qty, notional=order.notional,
+                        status="new")
+                .on_conflict_do_nothing(index_elements=["client_order_id"]))
+        return True
 
 
 def decisions(engine: Engine, session_id: int, start: datetime | None = None,
@@ -325,9 +364,7 @@ def _floats(values: Sequence[float | None]) -> tuple[float, ...]:
     return tuple(math.nan if v is None else float(v) for v in values)
 
 
-
-
-__all__ = ["DecisionRecord", "EquityPoint", "Flag", "PaperOrder", "PaperSession",
+__all__ = ["DecisionRecord", "EquityPoint", "Flag", "OrderIntent", "PaperOrder", "PaperSession",
            "decisions", "equity", "fills", "flags", "get_session", "orders", "record_decision",
            "record_equity", "record_fill", "record_flag", "record_order", "sessions",
            "set_status", "start_session", "update_order"]

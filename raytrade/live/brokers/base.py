@@ -20,7 +20,7 @@ import math
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol, Self, runtime_checkable
+from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -170,7 +170,7 @@ class Account(BaseModel):
 class Broker(Protocol):
     """A venue that executes orders for one account."""
 
-    name: str
+    name: ClassVar[str]
 
     async def submit(self, order: OrderRequest) -> OrderState:
         """Place `order` exactly once (idempotent by its client order id); return its state."""

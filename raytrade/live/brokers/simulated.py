@@ -111,6 +111,21 @@ class SimulatedBroker:
             avg = (abs(held) * avg + abs(delta) * price) / abs(new)
         self._holdings[symbol] = (new, avg)
 
+    def restore(self, order: OrderRequest, state: OrderState, after: datetime) -> None:
+        """Take back an order an earlier process placed (the broker's memory died with it):
+        what had filled moves cash and holdings as it did; an open order fills on a bar after
+        `after`, its decision bar."""
+        if order.client_order_id in self._orders:
+            raise BrokerRefusedError(self.name, f"order {order.client_order_id} is known "
+                                     "already", "restore each order once, before trading")
+        if state.filled_qty > 0 and state.avg_price is not None:
+            buy = order.side is Side.BUY
+            notional = state.filled_qty * state.avg_price
+            self._cash += (-notional if buy else notional) - (state.fee or 0.0)
+            self._move(order.symbol, state.filled_qty if buy else -state.filled_qty,
+                       state.avg_price)
+        self._orders[order.client_order_id] = _Pending(order, state, after)
+
     # -- Broker ------------------------------------------------------------------------------
 
     async def submit(self, order: OrderRequest) -> OrderState:
