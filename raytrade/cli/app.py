@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from raytrade.cli import collect, data, db, gate, grid, market, models, runs
+from raytrade.cli import collect, data, db, gate, grid, market, models, paper, runs
 from raytrade.cli.context import load_settings, settings_of
 from raytrade.cli.output import print_json, print_table
 from raytrade.cli.quickstart import quickstart
 from raytrade.cli.run import replay, run
+from raytrade.cli.sandbox import sandbox
 from raytrade.cli.validate import validate
 from raytrade.cli.venues import venues
 
@@ -31,12 +32,14 @@ app.add_typer(models.app, name="models")
 app.add_typer(gate.app, name="gate")
 app.add_typer(grid.app, name="grids")
 app.add_typer(collect.app, name="collect")
+app.add_typer(paper.app, name="paper")
 app.command()(run)
 app.command()(grid.grid)
 app.command()(replay)
 app.command()(validate)
 app.command()(quickstart)
 app.command()(venues)
+app.command()(sandbox)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
 

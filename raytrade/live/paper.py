@@ -204,7 +204,12 @@ class PaperSession:
         while self._sent and now - self._sent[0] >= RATE_WINDOW:
             self._sent.popleft()
         account = await self.broker.account()
-        equity = account.equity if account.equity is not None else account.cash
+        equity = account.equity
+        if equity is None:  # cash plus the holding of this symbol at the newest close
+            last = float(self._window[-1]["close"])
+            equity = account.cash + sum(
+                p.market_value if p.market_value is not None else p.qty * last
+                for p in await self.broker.positions() if p.symbol == self.symbol)
         if self._day is None or self._day[0] != now.date():
             self._day = (now.date(), equity)  # the day's loss counts from its first bar
         return risk.Evidence(now=now, bar_close=bar_time + self.bar_interval,

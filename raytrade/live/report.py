@@ -39,6 +39,7 @@ class SessionReport:
     open_orders: int
     trades: int  # entries that filled
     capital: float
+    start_equity: float | None  # the account's equity after the first decided bar
     equity: float | None
     pnl: float | None
     total_return: float | None
@@ -63,8 +64,11 @@ def session_report(engine: Engine, name: str) -> SessionReport:
     points = store.equity(engine, row.id)
     metrics = {m.name: m.value for m in run_metrics(engine, row.run_id) if m.segment == "test"}
     capital = float(row.config.get("capital", 0.0))
+    # PnL counts from the account's equity after the session's first bar, not from `capital`:
+    # the account may hold more than the session trades.
+    start = points[0].equity if points else None
     equity = points[-1].equity if points else None
-    values = np.array([capital] + [p.equity for p in points], dtype=np.float64)
+    values = np.array([p.equity for p in points], dtype=np.float64)
     returns = values[1:] / values[:-1] - 1.0 if values.size > 1 and values.min() > 0 else None
     flags = store.flags(engine, row.id)
     return SessionReport(
@@ -73,8 +77,8 @@ def session_report(engine: Engine, name: str) -> SessionReport:
         orders=len(orders), open_orders=sum(o.is_open for o in orders),
         trades=sum(o.intent.startswith("enter") and o.filled_qty > 0 for o in orders),
         capital=capital, equity=equity,
-        pnl=None if equity is None else equity - capital,
-        total_return=None if equity is None or capital <= 0 else equity / capital - 1.0,
+        start_equity=start, pnl=None if equity is None or start is None else equity - start,
+        total_return=None if equity is None or not start else equity / start - 1.0,
         sharpe=_sharpe(returns, metrics.get("periods_per_year")),
         expected=_expectation(metrics, len(points)),
         drift_flagged=any(f.kind == "drift" for f in flags),

@@ -225,7 +225,11 @@ class PaperTrader:
         """Decide on every bar that arrived since the last step; return how many."""
         newest = self.session.newest_bar
         frame = self.lake.scan(self.key, start=None if newest is None else newest + TICK)
-        bars = frame.collect().sort("ts")
+        try:
+            bars = frame.collect().sort("ts")
+        except (pl.exceptions.ComputeError, OSError) as exc:  # a file mid-write: next poll
+            log.warning("session %s: lake read failed, retrying: %s", self.cfg.name, exc)
+            return 0
         if newest is None:
             bars = bars.tail(self.session.pipeline.warmup)
         for row in bars.iter_rows(named=True):

@@ -153,11 +153,15 @@ def session_handle(name: str) -> Any:
     return ray.get_actor(session_actor_name(name.removeprefix(PREFIX)), namespace=NAMESPACE)
 
 
+def halt_session(name: str, reason: str) -> None:
+    ray.get(session_handle(name).halt.remote(reason), timeout=120)
+
+
 def stop_session(name: str) -> None:
     handle = session_handle(name)
     ray.get(handle.stop.remote(), timeout=120)
     ray.kill(handle, no_restart=True)
 
 
-__all__ = ["PaperActor", "build_trader", "session_actor_name", "session_actors",
+__all__ = ["PaperActor", "build_trader", "halt_session", "session_actor_name", "session_actors",
            "session_handle", "start_session", "stop_session"]
