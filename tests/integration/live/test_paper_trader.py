@@ -36,6 +36,15 @@ class SimulatedCrashError(Exception):
     """Stands in for the process dying."""
 
 
+class DiesBeforeSending(StoreJournal):
+    """Writes the decision and its orders, then the process dies before sending them."""
+
+    def decided(self, decision: Decision, orders: Any) -> None:
+        super().decided(decision, orders)
+        if orders:
+            raise SimulatedCrashError(decision.bar_time)
+
+
 def _trader(cfg: SessionConfig, engine: Engine, lake: Lake, clock: FakeClock) -> PaperTrader:
     model = load_for_session(engine, cfg.model.run_id)
     broker = SimulatedBroker(cash=cfg.capital, fee_bps=model.experiment.costs.fee_bps,
@@ -150,12 +159,6 @@ def test_a_crash_between_deciding_and_sending_sends_the_order_once_on_restart(
     clock = FakeClock(frame.item(99, "ts") + TIMEFRAME.duration)
     live = frame.tail(200)
 
-    class DiesBeforeSending(StoreJournal):
-        def decided(self, decision: Decision, orders: Any) -> None:
-            super().decided(decision, orders)
-            if orders:
-                raise SimulatedCrashError(decision.bar_time)
-
     async def go() -> tuple[Any, Any, list[Any]]:
         first = _trader(cfg, engine, lake, clock)
         first.session.journal = DiesBeforeSending(engine, first.session_id, clock)
@@ -188,12 +191,6 @@ def test_an_entry_too_late_to_send_is_closed_as_never_sent_and_the_broker_side_w
     frame = bars(SYMBOL, 300)
     lake.upsert(frame.head(100), source="fake", timeframe=TIMEFRAME)
     clock = FakeClock(frame.item(99, "ts") + TIMEFRAME.duration)
-
-    class DiesBeforeSending(StoreJournal):
-        def decided(self, decision: Decision, orders: Any) -> None:
-            super().decided(decision, orders)
-            if orders:
-                raise SimulatedCrashError(decision.bar_time)
 
     async def go() -> Any:
         first = _trader(cfg, engine, lake, clock)
