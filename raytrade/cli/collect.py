@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from raytrade.cli.context import JsonFlag, engine_of, settings_of
+from raytrade.cli.context import (
+    AddressOpt,
+    JsonFlag,
+    engine_of,
+    require_cluster,
+    settings_of,
+)
 from raytrade.cli.output import print_json, print_table, stderr, stdout
 from raytrade.config.loader import load_collect
 from raytrade.core.errors import InputError
@@ -18,24 +24,17 @@ from raytrade.store.session import secret_url
 app = typer.Typer(help="Collectors: one per (source, symbol, timeframe) lake partition.",
                   no_args_is_help=True)
 FileArg = Annotated[Path, typer.Argument(help="Collector YAML file.")]
-AddressOpt = Annotated[str | None, typer.Option(
-    help="The Ray cluster to run on (else RAY_ADDRESS); it must outlive this command.")]
 
 
 @app.command("start")
 def collect_start(ctx: typer.Context, file: FileArg, address: AddressOpt = None) -> None:
     """Start one detached collector actor per symbol on a running Ray cluster."""
-    import os
-
     from raytrade.runtime.actors import start_collectors
     from raytrade.runtime.local import connect
 
     cfg = load_collect(file)
-    if not (address or os.environ.get("RAY_ADDRESS")):
-        raise InputError("collectors run on a Ray cluster that outlives this command: start "
-                         "one (`ray start --head --node-ip-address 127.0.0.1 --dashboard-host "
-                         "127.0.0.1`) and pass --address auto, or run them in the foreground "
-                         "with `raytrade collect run FILE`")
+    require_cluster(address, what="collectors",
+                    foreground="them in the foreground with `raytrade collect run FILE`")
     url = secret_url(engine_of(ctx))
     connect(address)
     for name in start_collectors(cfg, database_url=url, lake_root=settings_of(ctx).lake_dir):

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from raytrade.config.settings import Settings
-from raytrade.core.errors import ExternalError
+from raytrade.core.errors import ExternalError, InputError
 from raytrade.data.lake import Lake
 from raytrade.store.migrate import current_revision, head_revision, upgrade
 from raytrade.store.session import Engine, engine_from_settings
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for programs.")]
+AddressOpt = Annotated[str | None, typer.Option(
+    help="The Ray cluster to run on (else RAY_ADDRESS); it must outlive this command.")]
+
+
+def require_cluster(address: str | None, *, what: str, foreground: str) -> None:
+    """Refuse to start detached actors without a cluster that outlives the command."""
+    if not (address or os.environ.get("RAY_ADDRESS")):
+        raise InputError(f"{what} run on a Ray cluster that outlives this command: start one "
+                         "(`ray start --head --node-ip-address 127.0.0.1 --dashboard-host "
+                         f"127.0.0.1`) and pass --address auto, or run {foreground}")
 
 
 def load_settings(home: Path | None) -> Settings:

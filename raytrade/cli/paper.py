@@ -9,10 +9,16 @@ from typing import Annotated
 
 import typer
 
-from raytrade.cli.context import JsonFlag, engine_of, lake_of, settings_of
+from raytrade.cli.context import (
+    AddressOpt,
+    JsonFlag,
+    engine_of,
+    lake_of,
+    require_cluster,
+    settings_of,
+)
 from raytrade.cli.output import print_json, print_table, stderr, stdout
 from raytrade.config.loader import load_session
-from raytrade.core.errors import InputError
 from raytrade.live.parity_check import check_session_parity
 from raytrade.live.report import SessionReport, session_report
 from raytrade.store import paper as store
@@ -22,8 +28,6 @@ app = typer.Typer(help="Paper trading: one session per file, named, around the c
                   no_args_is_help=True)
 FileArg = Annotated[Path, typer.Argument(help="Session YAML file.")]
 NameArg = Annotated[str, typer.Argument(help="Session name (the file's `name`).")]
-AddressOpt = Annotated[str | None, typer.Option(
-    help="The Ray cluster to run on (else RAY_ADDRESS); it must outlive this command.")]
 
 
 @app.command("start")
@@ -33,11 +37,8 @@ def paper_start(ctx: typer.Context, file: FileArg, address: AddressOpt = None) -
     from raytrade.runtime.paper import start_session
 
     cfg = load_session(file)
-    if not (address or os.environ.get("RAY_ADDRESS")):
-        raise InputError("sessions run on a Ray cluster that outlives this command: start one "
-                         "(`ray start --head --node-ip-address 127.0.0.1 --dashboard-host "
-                         "127.0.0.1`) and pass --address auto, or run the session in the "
-                         "foreground with `raytrade paper run FILE`")
+    require_cluster(address, what="sessions",
+                    foreground="the session in the foreground with `raytrade paper run FILE`")
     url = secret_url(engine_of(ctx))
     connect(address)
     name = start_session(cfg, database_url=url, lake_root=settings_of(ctx).lake_dir)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -52,6 +53,16 @@ class ModelBundle(Protocol):
 
     @property
     def decision_rule(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Mark:
+    """The account as one bar leaves it, in the account currency."""
+
+    cash: float
+    qty: float  # signed holding of the session's symbol
+    value: float  # that holding at market
+    equity: float
 
 
 class Journal(Protocol):
@@ -203,13 +214,7 @@ class PaperSession:
         now = self.clock.now()
         while self._sent and now - self._sent[0] >= RATE_WINDOW:
             self._sent.popleft()
-        account = await self.broker.account()
-        equity = account.equity
-        if equity is None:  # cash plus the holding of this symbol at the newest close
-            last = float(self._window[-1]["close"])
-            equity = account.cash + sum(
-                p.market_value if p.market_value is not None else p.qty * last
-                for p in await self.broker.positions() if p.symbol == self.symbol)
+        equity = (await self.mark()).equity
         if self._day is None or self._day[0] != now.date():
             self._day = (now.date(), equity)  # the day's loss counts from its first bar
         return risk.Evidence(now=now, bar_close=bar_time + self.bar_interval,
@@ -224,7 +229,7 @@ class PaperSession:
         orders: list[tuple[str, OrderRequest]] = []
         if self.position not in (0, target):
             intent = "exit-long" if self.position > 0 else "exit-short"
-            qty = abs(await self._held_qty())
+            qty = abs(await self.held_qty())
             intents.append(intent)
             if qty > 0:  # nothing filled (yet): nothing to close
                 orders.append((intent, self._order(bar_time, intent, Side.SELL
@@ -243,8 +248,20 @@ class PaperSession:
         return OrderRequest(client_order_id=client_order_id(self.name, bar_time, intent),
                             symbol=self.symbol, side=side, qty=qty, notional=notional)
 
-    async def _held_qty(self) -> float:
+    async def held_qty(self) -> float:
+        """Return the broker's signed holding of the session's symbol."""
         return sum(p.qty for p in await self.broker.positions() if p.symbol == self.symbol)
 
+    async def mark(self) -> Mark:
+        """Return cash, the holding and equity as the broker reports them; where it reports
+        no equity, cash plus the holding at the newest bar's close."""
+        account = await self.broker.account()
+        held = [p for p in await self.broker.positions() if p.symbol == self.symbol]
+        last = float(self._window[-1]["close"]) if self._window else 0.0
+        value = sum(p.market_value if p.market_value is not None else p.qty * last
+                    for p in held)
+        equity = account.equity if account.equity is not None else account.cash + value
+        return Mark(account.cash, sum(p.qty for p in held), value, equity)
 
-__all__ = ["Journal", "ModelBundle", "NullJournal", "PaperSession"]
+
+__all__ = ["Journal", "Mark", "ModelBundle", "NullJournal", "PaperSession"]

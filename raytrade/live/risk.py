@@ -76,8 +76,13 @@ def orders_needed(current: int, target: int) -> int:
 
 def is_stale(evidence: Evidence, limits: RiskLimits) -> bool:
     """Return whether the newest bar closed too long ago to open a position on it."""
-    age = evidence.now - evidence.bar_close
-    return age > evidence.bar_interval * limits.stale_after_intervals
+    return closed_too_long_ago(evidence.now, evidence.bar_close, evidence.bar_interval, limits)
+
+
+def closed_too_long_ago(now: datetime, bar_close: datetime, bar_interval: timedelta,
+                        limits: RiskLimits) -> bool:
+    """Return whether a bar that closed at `bar_close` is too old to open a position on."""
+    return now - bar_close > bar_interval * limits.stale_after_intervals
 
 
 def kill_switch_hit(evidence: Evidence, limits: RiskLimits) -> bool:
@@ -105,5 +110,6 @@ def entry_notional(capital: float, equity: float, limits: RiskLimits) -> float:
     return max(min(capital, equity, limits.max_position_notional), 0.0)
 
 
-__all__ = ["Evidence", "Reason", "RiskDecision", "RiskLimits", "check", "entry_notional",
+__all__ = ["Evidence", "Reason", "RiskDecision", "RiskLimits", "check", "closed_too_long_ago",
+           "entry_notional",
            "is_stale", "kill_switch_hit", "orders_needed"]

@@ -203,7 +203,7 @@ class PaperTrader:
             else:
                 synced += 1
             sync_state(self.engine, state, self.clock.now())
-        qty = await self._held_qty()
+        qty = await self.session.held_qty()
         side = (qty > 0) - (qty < 0)
         pending = [o for o in await self.broker.open_orders() if o.symbol == self.key.symbol]
         adopted = not pending and side != self.session.position
@@ -216,8 +216,8 @@ class PaperTrader:
 
     def _late(self, bar_time: datetime) -> bool:
         interval = self.cfg.bars.timeframe.duration
-        age = self.clock.now() - (bar_time + interval)
-        return age > interval * self.cfg.risk.stale_after_bars
+        return risk.closed_too_long_ago(self.clock.now(), bar_time + interval, interval,
+                                        self.session.limits)
 
     # -- bars --------------------------------------------------------------------------------
 
@@ -254,15 +254,10 @@ class PaperTrader:
         self._note_halt()
 
     async def _record_equity(self, row: dict[str, Any]) -> None:
-        account = await self.broker.account()
-        held = [p for p in await self.broker.positions() if p.symbol == self.key.symbol]
-        qty = sum(p.qty for p in held)
-        value = sum(p.market_value if p.market_value is not None else p.qty * row["close"]
-                    for p in held)
-        equity = account.equity if account.equity is not None else account.cash + value
+        mark = await self.session.mark()
         store.record_equity(self.engine, self.session_id, store.EquityPoint(
-            row["ts"], account.cash, qty, value, equity))
-        self._drift_update(equity, record=True)
+            row["ts"], mark.cash, mark.qty, mark.value, mark.equity))
+        self._drift_update(mark.equity, record=True)
 
     def _drift_update(self, equity: float, *, record: bool) -> None:
         previous, self._equity = self._equity, equity
@@ -324,9 +319,6 @@ class PaperTrader:
             self.stopped()
         finally:
             await self.broker.close()
-
-    async def _held_qty(self) -> float:
-        return sum(p.qty for p in await self.broker.positions() if p.symbol == self.key.symbol)
 
 
 def _request(order: store.PaperOrder) -> OrderRequest:

@@ -19,12 +19,12 @@ def parity_window(lake: Lake, key: PartitionKey, decisions: Sequence[Decision],
         return lake.scan(key).head(0).collect()
     first, last = decisions[0].bar_time, decisions[-1].bar_time
     reach = key.timeframe.duration * warmup * 2
+    earliest = lake.scan(key).select(pl.col("ts").min()).collect().item()
     while True:
         start = first - reach
         bars = lake.scan(key, start=start, end=last + timedelta(microseconds=1)).collect()
         bars = bars.sort("ts")
         before = bars.filter(pl.col("ts") < first).height
-        earliest = lake.scan(key).select(pl.col("ts").min()).collect().item()
         if before >= warmup or earliest is None or earliest >= start:
             return bars.tail(bars.height - max(before - warmup, 0))
         reach *= 4
